@@ -1,0 +1,85 @@
+import type { Actor, ActorContext, ActorSpec, Envelope } from '../../bus/actor.js';
+import type { BridgeRequest, Route } from '../../bus/bridge.js';
+import { CraneError } from '../../bus/errors.js';
+import { subjects, type Subjects } from '../../bus/subjects.js';
+import type { NodeInfo, UserInfo } from '../protocol.js';
+import { generatePassword, hashPassword } from '../gateway/password.js';
+
+export interface ClusterInfo {
+  mode: 'standalone' | 'pseudocluster' | 'cluster';
+  cluster: string;
+  busUrl: string;
+  pid: number;
+  home: string;
+  sockets: { cli: string; adm: string };
+  startedAt: string;
+  version: string;
+}
+
+export interface AdminOptions {
+  cluster: string;
+  info: () => ClusterInfo;
+  /** Shuts the cluster down; called after the stop request is answered. */
+  stop: () => void;
+}
+
+/**
+ * The admin daemon's actor (crane-adm.sock): cluster status, user management and shutdown. The
+ * socket is the caller's credential (mode 0600), so requests carry no token.
+ */
+class Admin implements Actor {
+  private readonly sub: Subjects;
+  constructor(private readonly o: AdminOptions) {
+    this.sub = subjects(o.cluster);
+  }
+
+  async receive(msg: Envelope<BridgeRequest>, ctx: ActorContext): Promise<unknown> {
+    const req = msg.body;
+    const cm = <T>(type: string, body: object) => ctx.ask<T>(this.sub.cm(type), type, body, { cause: msg });
+    switch (msg.type) {
+      case 'ping':
+        return { ok: true };
+      case 'status': {
+        const { nodes } = await cm<{ nodes: NodeInfo[] }>('nodes', {});
+        return { ...this.o.info(), nodes };
+      }
+      case 'stop':
+        setTimeout(() => this.o.stop(), 20);
+        return { ok: true };
+      case 'users.add': {
+        const b = (req.body ?? {}) as { username?: string; password?: string; admin?: boolean };
+        if (!b.username) throw new CraneError('invalid', 'a user name is required');
+        if (b.password !== undefined && (typeof b.password !== 'string' || b.password.length < 8)) {
+          throw new CraneError('invalid', 'a password needs at least 8 characters');
+        }
+        const password = b.password ?? generatePassword();
+        const user = await cm<UserInfo>('user.add', { username: b.username, hash: await hashPassword(password), isAdmin: !!b.admin });
+        return b.password === undefined ? { user, password } : { user };
+      }
+      case 'users.list':
+        return cm('user.list', {});
+      case 'users.rm':
+        return cm('user.rm', { username: req.params.name });
+      default:
+        throw new CraneError('invalid', `admin does not handle '${msg.type}'`);
+    }
+  }
+}
+
+export function adminSpec(o: AdminOptions): ActorSpec {
+  return { name: 'admin', subjects: [subjects(o.cluster).admin('*')], factory: () => new Admin(o) };
+}
+
+/** Routes of crane-adm.sock. */
+export function adminRoutes(cluster: string): Route[] {
+  const a = subjects(cluster).admin;
+  const r = (method: Route['method'], path: string, type: string): Route => ({ method, path, subject: a(type), type });
+  return [
+    r('GET', '/v1/admin/ping', 'ping'),
+    r('GET', '/v1/admin/status', 'status'),
+    r('POST', '/v1/admin/stop', 'stop'),
+    r('POST', '/v1/admin/users', 'users.add'),
+    r('GET', '/v1/admin/users', 'users.list'),
+    r('DELETE', '/v1/admin/users/:name', 'users.rm'),
+  ];
+}

@@ -1,0 +1,416 @@
+import { randomUUID } from 'node:crypto';
+import { DEFERRED, type Actor, type ActorContext, type ActorSpec, type Envelope } from '../../bus/actor.js';
+import { CraneError } from '../../bus/errors.js';
+import type { StreamWriter } from '../../bus/stream.js';
+import { subjects, type Subjects } from '../../bus/subjects.js';
+import {
+  ACTIVE_STATES,
+  type ContainerExit,
+  type Heartbeat,
+  type JobSpec,
+  type JobState,
+  type JobView,
+  type NodeInfo,
+  type RegisterNode,
+  type ResourceSummary,
+  type RunRequest,
+  type UserInfo,
+} from '../protocol.js';
+import { isTerminal, transition } from './job-states.js';
+import { matches, resolveOne, type JobFilter } from './job-match.js';
+import { neverFits, scheduleFifo, type NodeCapacity, type Placement } from './scheduler.js';
+import { ClusterState, type JobRecord } from './state.js';
+
+export interface ClusterManagerOptions {
+  cluster: string;
+  state: ClusterState;
+  /** A node with no heartbeat for this long is LOST (its running jobs fail). */
+  nodeTimeoutMs?: number;
+  /** Grace period between SIGTERM and SIGKILL on kill. */
+  killGraceMs?: number;
+}
+
+type Scoped<T = object> = T & { user: UserInfo };
+
+/** The cluster manager: users, tokens, nodes and jobs; the queue and the scheduler. */
+class ClusterManager implements Actor {
+  private readonly s: ClusterState;
+  private readonly sub: Subjects;
+  private readonly nodeTimeoutMs: number;
+  private readonly graceMs: number;
+  private tick?: NodeJS.Timeout;
+  /** Streams waiting for a job to end, and kill/rm replies deferred until it does. */
+  private readonly waiters = new Map<string, StreamWriter[]>();
+  private readonly pending = new Map<string, Envelope[]>();
+
+  constructor(private readonly o: ClusterManagerOptions) {
+    this.s = o.state;
+    this.sub = subjects(o.cluster);
+    this.nodeTimeoutMs = o.nodeTimeoutMs ?? 5_000;
+    this.graceMs = o.killGraceMs ?? 10_000;
+  }
+
+  preStart(ctx: ActorContext): void {
+    this.tick = setInterval(() => ctx.tell(this.sub.cm('tick'), 'tick', null), Math.min(1_000, this.nodeTimeoutMs / 2));
+    this.tick.unref();
+  }
+
+  postStop(): void {
+    clearInterval(this.tick);
+    for (const ws of this.waiters.values()) for (const w of ws) w.close();
+  }
+
+  receive(msg: Envelope, ctx: ActorContext): unknown {
+    const b = msg.body;
+    switch (msg.type) {
+      case 'heartbeat':
+        return this.s.heartbeat(b as Heartbeat, Date.now());
+      case 'tick':
+        return this.checkNodes(ctx);
+      case 'user.add':
+        return this.addUser(b);
+      case 'user.get': {
+        const u = this.s.users.get(b.username);
+        if (!u) throw new CraneError('not-found', `no user ${b.username}`);
+        return u;
+      }
+      case 'user.list':
+        return { users: [...this.s.users.values()].map(({ hash: _h, ...u }) => u) };
+      case 'user.rm':
+        return this.removeUser(b.username);
+      case 'token.issue':
+        this.s.tokens.set(b.token, { username: b.username, expiresAt: b.expiresAt });
+        return { ok: true };
+      case 'token.check':
+        return this.checkToken(b.token);
+      case 'token.revoke':
+        this.s.tokens.delete(b.token);
+        return { ok: true };
+      case 'node.register':
+        return this.registerNode(b as RegisterNode, ctx);
+      case 'nodes':
+        return { nodes: this.nodeInfos() };
+      case 'resources':
+        return this.resources();
+      case 'container.exit':
+        return this.containerExit(b as ContainerExit, ctx);
+      case 'job.add':
+        return this.addJob(b as Scoped<{ spec: JobSpec }>, ctx);
+      case 'job.list':
+        return this.listJobs(b as Scoped<JobFilter>);
+      case 'job.get':
+        return this.withQueuePosition(this.job(b).view);
+      case 'job.kill':
+        return this.killJob(this.job(b), !!b.force, msg, ctx);
+      case 'job.rm':
+        return this.removeJob(this.job(b), !!b.force, msg, ctx);
+      case 'job.wait':
+        return this.waitJob(this.job(b), msg, ctx);
+      default:
+        throw new CraneError('invalid', `cluster manager does not handle '${msg.type}'`);
+    }
+  }
+
+  // --- users and tokens -------------------------------------------------------------------
+
+  private addUser(b: { username: string; hash: string; isAdmin?: boolean }): UserInfo {
+    if (!/^[a-z_][a-z0-9_.-]{0,31}$/.test(b.username ?? '')) {
+      throw new CraneError('invalid', `invalid user name '${b.username}': lowercase letters, digits, '_', '.', '-'`);
+    }
+    if (this.s.users.has(b.username)) throw new CraneError('conflict', `user ${b.username} already exists`);
+    const u = { id: randomUUID(), username: b.username, isAdmin: !!b.isAdmin, hash: b.hash };
+    this.s.users.set(u.username, u);
+    return { id: u.id, username: u.username, isAdmin: u.isAdmin };
+  }
+
+  private removeUser(username: string) {
+    if (username === 'root') throw new CraneError('forbidden', 'the root user cannot be removed');
+    if (!this.s.users.delete(username)) throw new CraneError('not-found', `no user ${username}`);
+    for (const [t, v] of this.s.tokens) if (v.username === username) this.s.tokens.delete(t);
+    return { ok: true };
+  }
+
+  private checkToken(token: string): UserInfo & { expiresAt: number } {
+    const t = this.s.tokens.get(token);
+    const u = t && this.s.users.get(t.username);
+    if (!t || !u) throw new CraneError('unauthenticated', 'invalid token: sign in again with crane user signin');
+    if (t.expiresAt < Date.now()) {
+      this.s.tokens.delete(token);
+      throw new CraneError('unauthenticated', 'token expired: sign in again with crane user signin');
+    }
+    return { id: u.id, username: u.username, isAdmin: u.isAdmin, expiresAt: t.expiresAt };
+  }
+
+  // --- nodes --------------------------------------------------------------------------------
+
+  private registerNode(reg: RegisterNode, ctx: ActorContext) {
+    const prev = this.s.nodes.get(reg.name);
+    const owners = new Map<number, string>();
+    // GPUs still held by jobs running there stay taken: never hand out a GPU twice.
+    for (const r of this.s.jobs.values()) {
+      if (r.view.state !== 'RUNNING') continue;
+      for (const g of r.view.acquired[reg.name] ?? []) owners.set(g, r.view.id);
+    }
+    const free = new Set(reg.gpus.filter((g) => !owners.has(g)));
+    this.s.nodes.set(reg.name, { reg, free, owners, lastHeartbeat: Date.now(), state: 'READY' });
+    ctx.log.info({ node: reg.name, gpus: reg.gpus, docker: reg.docker, again: !!prev }, 'node registered');
+    this.schedule(ctx);
+    return { ok: true };
+  }
+
+  private checkNodes(ctx: ActorContext): void {
+    const now = Date.now();
+    for (const [name, n] of this.s.nodes) {
+      if (n.state === 'READY' && now - n.lastHeartbeat > this.nodeTimeoutMs) {
+        n.state = 'LOST';
+        ctx.log.warn({ node: name }, 'node lost: no heartbeat');
+        for (const r of this.s.jobs.values()) {
+          if (r.view.state === 'RUNNING' && r.view.acquired[name]) {
+            this.finish(r, 'ERROR', ctx, { reason: `node ${name} was lost` });
+          }
+        }
+      }
+    }
+  }
+
+  private nodeInfos(): NodeInfo[] {
+    return [...this.s.nodes.values()].map((n) => ({
+      name: n.reg.name,
+      gpus: n.reg.gpus,
+      free: [...n.free].sort((a, b) => a - b),
+      docker: n.reg.docker,
+      hostJobs: n.reg.hostJobs,
+      state: n.state,
+      pid: n.reg.pid,
+      lastHeartbeat: new Date(n.lastHeartbeat).toISOString(),
+      owners: Object.fromEntries(n.owners),
+    }));
+  }
+
+  private resources(): ResourceSummary {
+    const nodes = this.nodeInfos().filter((n) => n.state === 'READY');
+    const total = nodes.reduce((s, n) => s + n.gpus.length, 0);
+    const free = nodes.reduce((s, n) => s + n.free.length, 0);
+    return { free, busy: total - free, total, nodes };
+  }
+
+  private capacities(): NodeCapacity[] {
+    const out: NodeCapacity[] = [];
+    for (const n of this.s.nodes.values()) {
+      if (n.state !== 'READY') continue;
+      out.push({
+        name: n.reg.name,
+        free: [...n.free].sort((a, b) => a - b),
+        total: n.reg.gpus.length,
+        docker: n.reg.docker,
+        hostJobs: n.reg.hostJobs,
+      });
+    }
+    return out;
+  }
+
+  // --- jobs ---------------------------------------------------------------------------------
+
+  private job(b: Scoped<{ ref: string }>): JobRecord {
+    const view = resolveOne(this.s.userJobs(b.user), b.ref);
+    return this.s.jobs.get(view.id)!;
+  }
+
+  private addJob({ user, spec }: Scoped<{ spec: JobSpec }>, ctx: ActorContext) {
+    const why = neverFits({ resources: spec.resources, image: spec.am.image }, this.capacities());
+    if (why) throw new CraneError('invalid', `job can never run here: ${why}`);
+    const id = randomUUID();
+    const name = spec.name ?? `${spec.am.image.replace(/^.*\//, '').replace(/[^A-Za-z0-9_.-]/g, '-')}-${id.slice(0, 6)}`;
+    const key = `${user.username}/${name}`;
+    const clash = this.s.names.get(key);
+    if (clash) {
+      const other = this.s.jobs.get(clash)!.view;
+      throw new CraneError('conflict', `you already have a job named '${name}' (${other.state}): remove it (crane job rm ${name}) or choose another name`);
+    }
+    const now = new Date();
+    const view: JobView = {
+      id,
+      name,
+      user: user.username,
+      tags: spec.tags,
+      spec: { ...spec, name },
+      state: 'QUEUED',
+      history: [{ state: 'QUEUED', at: now.toISOString() }],
+      acquired: {},
+    };
+    this.s.jobs.set(id, { view, seq: ++this.s.seq });
+    this.s.names.set(key, id);
+    this.s.queue.push(id);
+    this.publishState(view, ctx);
+    this.schedule(ctx);
+    return { id, name, addedAt: now.toISOString() };
+  }
+
+  private listJobs(b: Scoped<JobFilter>) {
+    const jobs: JobView[] = [];
+    for (const j of this.s.userJobs(b.user)) if (matches(j, b)) jobs.push(this.withQueuePosition(j));
+    return { jobs };
+  }
+
+  private withQueuePosition(j: JobView): JobView {
+    if (j.state !== 'QUEUED') return j;
+    return { ...j, queuePosition: this.s.queue.indexOf(j.id) + 1 };
+  }
+
+  private killJob(r: JobRecord, force: boolean, msg: Envelope, ctx: ActorContext) {
+    const v = r.view;
+    if (isTerminal(v.state)) return { id: v.id, state: v.state };
+    if (v.state === 'QUEUED' || v.state === 'PAUSED') {
+      this.finish(r, 'ERROR', ctx, { reason: 'killed' });
+      return { id: v.id, state: v.state };
+    }
+    this.deferUntilDone(v.id, msg);
+    r.killing = true;
+    this.killContainers(r, force, ctx);
+    return DEFERRED;
+  }
+
+  private killContainers(r: JobRecord, force: boolean, ctx: ActorContext) {
+    const am = r.view.am;
+    if (!am) return;
+    ctx
+      .ask(this.sub.node(am.node, 'kill'), 'kill', { container: am.container, force, graceMs: this.graceMs }, { timeout: 5_000 })
+      .then((res: { gone?: boolean }) => {
+        if (res?.gone) ctx.tell(this.sub.cm('container.exit'), 'container.exit', { job: r.view.id, container: am.container, node: am.node, exitCode: 137, error: 'container was gone' });
+      })
+      .catch((err) => ctx.log.warn({ err: String(err), job: r.view.id }, 'kill request failed'));
+  }
+
+  private removeJob(r: JobRecord, force: boolean, msg: Envelope, ctx: ActorContext) {
+    const v = r.view;
+    if (isTerminal(v.state)) return this.forget(r, ctx);
+    if (!force) throw new CraneError('conflict', `job ${v.name} is ${v.state}: kill it first, or use --force`);
+    if (v.state !== 'RUNNING') {
+      this.finish(r, 'ERROR', ctx, { reason: 'killed' });
+      return this.forget(r, ctx);
+    }
+    r.killing = true;
+    r.removeWhenDone = true;
+    this.deferUntilDone(v.id, msg);
+    this.killContainers(r, true, ctx);
+    return DEFERRED;
+  }
+
+  private forget(r: JobRecord, ctx: ActorContext) {
+    const v = r.view;
+    this.s.jobs.delete(v.id);
+    this.s.names.delete(`${v.user}/${v.name}`);
+    ctx.tell(this.sub.logstore('drop'), 'drop', { job: v.id });
+    return { id: v.id };
+  }
+
+  private waitJob(r: JobRecord, msg: Envelope, ctx: ActorContext) {
+    const w = ctx.openStream(msg);
+    if (isTerminal(r.view.state)) {
+      w.end(r.view);
+      return { ok: true };
+    }
+    const list = this.waiters.get(r.view.id) ?? [];
+    list.push(w);
+    this.waiters.set(r.view.id, list);
+    w.onClose(() => {
+      const l = this.waiters.get(r.view.id);
+      if (l) this.waiters.set(r.view.id, l.filter((x) => x !== w));
+    });
+    return { ok: true };
+  }
+
+  private deferUntilDone(job: string, msg: Envelope) {
+    const l = this.pending.get(job) ?? [];
+    l.push(msg);
+    this.pending.set(job, l);
+  }
+
+  private containerExit(e: ContainerExit, ctx: ActorContext) {
+    const r = this.s.jobs.get(e.job);
+    if (!r || isTerminal(r.view.state)) return { ok: true };
+    if (e.container !== r.view.am?.container) return { ok: true };
+    const killed = r.killing;
+    const state: JobState = e.exitCode === 0 && !e.error && !killed ? 'DONE' : 'ERROR';
+    const reason = killed ? 'killed' : e.error ? e.error : e.exitCode !== 0 ? `exited with code ${e.exitCode}` : undefined;
+    this.finish(r, state, ctx, { reason, exitCode: e.exitCode });
+    return { ok: true };
+  }
+
+  /** Ends a job: releases its GPUs, answers waiters and deferred kills, schedules the queue. */
+  private finish(r: JobRecord, state: JobState, ctx: ActorContext, o: { reason?: string; exitCode?: number }) {
+    const v = r.view;
+    if (v.state === 'QUEUED') this.s.queue = this.s.queue.filter((id) => id !== v.id);
+    transition(v, state, new Date(), o.reason);
+    if (o.exitCode !== undefined) v.exitCode = o.exitCode;
+    for (const [node, gpus] of Object.entries(v.acquired)) {
+      const n = this.s.nodes.get(node);
+      if (!n) continue;
+      for (const g of gpus) {
+        if (n.owners.get(g) === v.id) {
+          n.owners.delete(g);
+          n.free.add(g);
+        }
+      }
+    }
+    this.publishState(v, ctx);
+    for (const w of this.waiters.get(v.id) ?? []) w.end(v);
+    this.waiters.delete(v.id);
+    const deferred = this.pending.get(v.id) ?? [];
+    this.pending.delete(v.id);
+    if (r.removeWhenDone) this.forget(r, ctx);
+    for (const m of deferred) ctx.respond(m, m.type === 'job.rm' ? { id: v.id } : { id: v.id, state: v.state });
+    this.schedule(ctx);
+  }
+
+  private publishState(v: JobView, ctx: ActorContext) {
+    ctx.tell(this.sub.jobEvent(v.id), 'job.state', { id: v.id, state: v.state, at: v.history.at(-1)!.at, exitCode: v.exitCode });
+  }
+
+  // --- scheduling ---------------------------------------------------------------------------
+
+  private schedule(ctx: ActorContext): void {
+    if (this.s.queue.length === 0) return;
+    const queue = this.s.queue.map((id) => {
+      const v = this.s.jobs.get(id)!.view;
+      return { id, resources: v.spec.resources, image: v.spec.am.image };
+    });
+    const placements = scheduleFifo(queue, this.capacities());
+    if (placements.length === 0) return;
+    const placed = new Set(placements.map((p) => p.job));
+    this.s.queue = this.s.queue.filter((id) => !placed.has(id));
+    for (const p of placements) this.start(p, ctx);
+  }
+
+  private start(p: Placement, ctx: ActorContext): void {
+    const r = this.s.jobs.get(p.job)!;
+    const v = r.view;
+    for (const [node, gpus] of Object.entries(p.grant)) {
+      const n = this.s.nodes.get(node)!;
+      for (const g of gpus) {
+        n.free.delete(g);
+        n.owners.set(g, v.id);
+      }
+    }
+    const container = `${v.id.slice(0, 8)}-am`;
+    v.acquired = p.grant;
+    v.am = { node: p.am.node, gpus: p.am.gpus, container };
+    transition(v, 'RUNNING', new Date());
+    this.publishState(v, ctx);
+    const req: RunRequest = { job: v.id, container, jobName: v.name, user: v.user, config: v.spec.am, gpus: p.am.gpus, graceMs: this.graceMs };
+    ctx.ask(this.sub.node(p.am.node, 'run'), 'run', req, { timeout: 60_000 }).catch((err: CraneError) => {
+      ctx.tell(this.sub.cm('container.exit'), 'container.exit', { job: v.id, container, node: p.am.node, exitCode: -1, error: `could not start: ${err.message}` });
+    });
+  }
+}
+
+export function clusterManagerSpec(o: ClusterManagerOptions): ActorSpec {
+  const sub = subjects(o.cluster);
+  return {
+    name: 'cluster-manager',
+    subjects: [sub.cm('>'), sub.hbAll],
+    factory: () => new ClusterManager(o),
+  };
+}
+
+export { ACTIVE_STATES };

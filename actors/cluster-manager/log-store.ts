@@ -1,0 +1,116 @@
+import type { Actor, ActorContext, ActorSpec, Envelope } from '../../bus/actor.js';
+import type { StreamWriter } from '../../bus/stream.js';
+import { subjects } from '../../bus/subjects.js';
+import { TERMINAL_STATES, type JobState, type LogLine } from '../protocol.js';
+
+export interface LogStoreOptions {
+  cluster: string;
+  /** Lines kept per job; older lines are dropped first. */
+  maxLinesPerJob?: number;
+  /** Bytes kept per job. */
+  maxBytesPerJob?: number;
+}
+
+interface JobLog {
+  lines: LogLine[];
+  bytes: number;
+  dropped: number;
+  ended: boolean;
+  followers: Set<Follower>;
+}
+
+interface Follower {
+  w: StreamWriter;
+  source?: string;
+}
+
+export interface LogReadRequest {
+  job: string;
+  follow: boolean;
+  /** epoch ms */
+  since?: number;
+  source?: 'stdout' | 'stderr';
+  /** The job had ended when the gateway looked. */
+  ended: boolean;
+}
+
+/**
+ * Keeps every job's log lines (bounded per job) so `crane job log` works after a job ended, and
+ * feeds followers live until the job ends. `drop` (job rm) forgets a job's lines.
+ */
+class LogStore implements Actor {
+  private readonly jobs = new Map<string, JobLog>();
+  private readonly maxLines: number;
+  private readonly maxBytes: number;
+
+  constructor(o: LogStoreOptions) {
+    this.maxLines = o.maxLinesPerJob ?? 10_000;
+    this.maxBytes = o.maxBytesPerJob ?? 8 * 1024 * 1024;
+  }
+
+  private entry(job: string): JobLog {
+    let e = this.jobs.get(job);
+    if (!e) {
+      e = { lines: [], bytes: 0, dropped: 0, ended: false, followers: new Set() };
+      this.jobs.set(job, e);
+    }
+    return e;
+  }
+
+  receive(msg: Envelope, ctx: ActorContext): unknown {
+    switch (msg.type) {
+      case 'log':
+        return this.append(msg.subject.split('.')[3]!, msg.body as LogLine);
+      case 'job.state':
+        if (TERMINAL_STATES.includes((msg.body as { state: JobState }).state)) this.end(msg.body.id);
+        return;
+      case 'drop':
+        this.end(msg.body.job);
+        this.jobs.delete(msg.body.job);
+        return;
+      case 'read':
+        return this.read(msg, ctx);
+    }
+  }
+
+  private append(job: string, l: LogLine): void {
+    const e = this.entry(job);
+    e.lines.push(l);
+    e.bytes += l.line.length;
+    while (e.lines.length > this.maxLines || e.bytes > this.maxBytes) {
+      e.bytes -= e.lines.shift()!.line.length;
+      e.dropped++;
+    }
+    for (const f of e.followers) if (!f.source || f.source === l.src) f.w.write(l);
+  }
+
+  private end(job: string): void {
+    const e = this.entry(job);
+    e.ended = true;
+    for (const f of e.followers) f.w.end();
+    e.followers.clear();
+  }
+
+  private read(msg: Envelope, ctx: ActorContext) {
+    const r = msg.body as LogReadRequest;
+    const w = ctx.openStream(msg);
+    const e = this.entry(r.job);
+    if (r.ended) e.ended = true;
+    const lines = e.lines.filter((l) => (!r.source || l.src === r.source) && (!r.since || l.t >= r.since));
+    // The consumer subscribed to its inbox before asking, so lines sent before the reply wait there.
+    if (e.dropped > 0 && !r.since) w.write({ t: e.lines[0]?.t ?? Date.now(), src: 'stderr', line: `[crane: ${e.dropped} earlier lines were dropped]`, container: 'crane' });
+    for (const l of lines) w.write(l);
+    if (!r.follow || e.ended) w.end();
+    else {
+      const f = { w, source: r.source };
+      e.followers.add(f);
+      w.onClose(() => e.followers.delete(f));
+    }
+    return { ok: true };
+  }
+}
+
+export function logStoreSpec(o: LogStoreOptions): ActorSpec {
+  const s = subjects(o.cluster);
+  return { name: 'log-store', subjects: [s.logAll, s.jobEvents, s.logstore('*')], factory: () => new LogStore(o) };
+}

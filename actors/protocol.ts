@@ -1,0 +1,158 @@
+/**
+ * Wire types shared by the components. Bodies are msgpack on the bus and JSON at the sockets;
+ * docs/protocol.md lists which subject carries which type and who answers.
+ */
+
+export const CRANE_VERSION = '0.1.0';
+
+export type JobState = 'QUEUED' | 'RUNNING' | 'PAUSED' | 'ERROR' | 'INVALID' | 'DONE';
+export const ACTIVE_STATES: readonly JobState[] = ['QUEUED', 'RUNNING', 'PAUSED'];
+export const TERMINAL_STATES: readonly JobState[] = ['ERROR', 'INVALID', 'DONE'];
+
+/** `APP[:MIN[:MAX]]` GPU counts (reference §9.1). */
+export interface ResourceSpec {
+  app: number;
+  min: number;
+  max: number;
+}
+
+export interface Mount {
+  hostDir: string;
+  containerDir: string;
+  mode: string;
+}
+
+/** How to run one container (the AM, or a cargo container). Image `host` = a host process. */
+export interface ContainerConfig {
+  image: string;
+  cmd?: string;
+  /** Run cmd through `sh -c` (host processes always do). */
+  shell: boolean;
+  /** Run an init process (docker only). */
+  init: boolean;
+  env: Record<string, string>;
+  mounts: Mount[];
+  ports: number[];
+  /** /dev/shm size in bytes (docker only). */
+  shmSize: number;
+}
+
+export interface JobSpec {
+  name?: string;
+  tags: string[];
+  resources: ResourceSpec;
+  am: ContainerConfig;
+}
+
+/** node name -> GPU indices. */
+export type Grant = Record<string, number[]>;
+
+export interface StateChange {
+  state: JobState;
+  /** ISO-8601 UTC. */
+  at: string;
+  reason?: string;
+}
+
+export interface JobView {
+  id: string;
+  name: string;
+  user: string;
+  tags: string[];
+  spec: JobSpec;
+  state: JobState;
+  history: StateChange[];
+  acquired: Grant;
+  /** GPUs the AM container got: node and indices. */
+  am?: { node: string; gpus: number[]; container: string };
+  exitCode?: number;
+  reason?: string;
+  /** 1-based position among QUEUED jobs. */
+  queuePosition?: number;
+}
+
+export interface UserInfo {
+  id: string;
+  username: string;
+  isAdmin: boolean;
+}
+
+export interface NodeInfo {
+  name: string;
+  gpus: number[];
+  free: number[];
+  docker: boolean;
+  hostJobs: boolean;
+  state: 'READY' | 'LOST';
+  pid?: number;
+  lastHeartbeat: string;
+  /** node GPU index -> job id, for busy GPUs. */
+  owners: Record<number, string>;
+}
+
+export interface ResourceSummary {
+  free: number;
+  busy: number;
+  total: number;
+  nodes: NodeInfo[];
+}
+
+/** Node manager: start one container. */
+export interface RunRequest {
+  job: string;
+  container: string;
+  jobName: string;
+  user: string;
+  config: ContainerConfig;
+  gpus: number[];
+  /** Grace period for kills, ms. */
+  graceMs?: number;
+}
+
+export interface KillRequest {
+  container: string;
+  force: boolean;
+  graceMs?: number;
+}
+
+/** Node manager -> cluster manager. */
+export interface RegisterNode {
+  name: string;
+  gpus: number[];
+  docker: boolean;
+  hostJobs: boolean;
+  pid: number;
+  version: string;
+  /** Containers still running on the node (after a node-manager restart). */
+  running: string[];
+}
+
+export interface Heartbeat {
+  name: string;
+  running: string[];
+  at: number;
+}
+
+export interface ContainerExit {
+  job: string;
+  container: string;
+  node: string;
+  exitCode: number;
+  /** Set when the container could not start or the runtime failed. */
+  error?: string;
+  signal?: string;
+}
+
+/** One log line (bus subject crane.<cluster>.log.<job>.<container>). */
+export interface LogLine {
+  /** epoch ms */
+  t: number;
+  src: 'stdout' | 'stderr';
+  line: string;
+  container?: string;
+}
+
+export interface ImageCheck {
+  ok: boolean;
+  reason?: string;
+}

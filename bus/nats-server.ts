@@ -1,0 +1,122 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { rootLogger } from './logger.js';
+
+export interface EmbeddedNatsOptions {
+  /** JetStream storage lives under this directory. */
+  stateDir: string;
+  /** Client port; 0 picks a free one on first start (and keeps it across restarts). */
+  port?: number;
+  host?: string;
+  /** Extra nats-server arguments (cluster routes, auth, ...). */
+  extraArgs?: string[];
+  logger?: Logger;
+}
+
+const LISTEN_RE = /Listening for client connections on [^\s]*?:(\d+)/;
+
+/** Path of the nats-server binary: CRANE_NATS_SERVER, else PATH. Throws a one-line error if absent. */
+export function natsServerBinary(): string {
+  const bin = process.env.CRANE_NATS_SERVER ?? 'nats-server';
+  const probe = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+  if (probe.error) {
+    throw new Error(
+      `nats-server not found (${bin}): install the Debian package 'nats-server' (apt-get install nats-server) or set CRANE_NATS_SERVER`,
+    );
+  }
+  return bin;
+}
+
+/**
+ * A supervised nats-server child on loopback. It is restarted with back-off if it dies, on the same
+ * port so that clients reconnect by themselves; stop() ends it cleanly (SIGINT: it exits 1 on SIGTERM).
+ */
+export class EmbeddedNats {
+  private child?: ChildProcess;
+  private stopping = false;
+  private restarts = 0;
+  private port: number;
+  private readonly host: string;
+  private readonly log: Logger;
+  private readonly bin: string;
+
+  constructor(private readonly opts: EmbeddedNatsOptions) {
+    this.bin = natsServerBinary();
+    this.port = opts.port ?? 0;
+    this.host = opts.host ?? '127.0.0.1';
+    this.log = (opts.logger ?? rootLogger()).child({ actor: 'nats-server' });
+  }
+
+  get url(): string {
+    return `nats://${this.host}:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  async start(): Promise<string> {
+    const jsDir = join(this.opts.stateDir, 'jetstream');
+    mkdirSync(jsDir, { recursive: true });
+    const args = ['-a', this.host, '-p', String(this.port === 0 ? -1 : this.port), '-js', '-sd', jsDir, ...(this.opts.extraArgs ?? [])];
+    const child = spawn(this.bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = child;
+    const port = await new Promise<number>((resolve, reject) => {
+      let buf = '';
+      const timer = setTimeout(() => reject(new Error(`nats-server did not start within 10 s: ${buf.slice(-400)}`)), 10_000);
+      const onData = (d: Buffer) => {
+        buf += d.toString();
+        const m = LISTEN_RE.exec(buf);
+        if (m) {
+          clearTimeout(timer);
+          child.stderr!.off('data', onData);
+          child.stderr!.resume();
+          resolve(Number(m[1]));
+        }
+      };
+      child.stderr!.on('data', onData);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`nats-server exited with code ${code} at start: ${buf.trim().split('\n').pop()}`));
+      });
+    });
+    this.port = port;
+    child.once('exit', (code, signal) => this.onExit(child, code, signal));
+    this.log.debug({ url: this.url, pid: child.pid }, 'nats-server ready');
+    return this.url;
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.stopping || child !== this.child) return;
+    const delay = Math.min(100 * 2 ** this.restarts, 5_000);
+    this.restarts++;
+    this.log.warn({ code, signal, delay }, 'nats-server died; restarting');
+    setTimeout(() => {
+      if (this.stopping) return;
+      this.start()
+        .then(() => {
+          this.restarts = 0;
+        })
+        .catch((err) => {
+          this.log.error({ err: String(err) }, 'nats-server restart failed');
+          this.onExit(this.child!, null, null);
+        });
+    }, delay).unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      child.once('exit', () => {
+        clearTimeout(kill);
+        resolve();
+      });
+      child.kill('SIGINT');
+    });
+  }
+}

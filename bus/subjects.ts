@@ -1,0 +1,25 @@
+/**
+ * Subject names: crane.<cluster>.<component>[.<id>].<verb>. One cluster's traffic never leaks into
+ * another's because every subject starts with its cluster name.
+ */
+export function subjects(cluster: string) {
+  const p = `crane.${cluster}`;
+  return {
+    prefix: p,
+    all: `${p}.>`,
+    gateway: (verb: string) => `${p}.gateway.${verb}`,
+    admin: (verb: string) => `${p}.admin.${verb}`,
+    cm: (verb: string) => `${p}.cm.${verb}`,
+    node: (name: string, verb: string) => `${p}.node.${name}.${verb}`,
+    logstore: (verb: string) => `${p}.logstore.${verb}`,
+    log: (job: string, container: string) => `${p}.log.${job}.${container}`,
+    logAll: `${p}.log.>`,
+    hb: (node: string) => `${p}.hb.${node}`,
+    hbAll: `${p}.hb.*`,
+    jobEvent: (job: string) => `${p}.evt.job.${job}`,
+    jobEvents: `${p}.evt.job.*`,
+    inbox: `_INBOX_${cluster}`,
+  };
+}
+
+export type Subjects = ReturnType<typeof subjects>;
