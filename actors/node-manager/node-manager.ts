@@ -1,0 +1,236 @@
+import type { Actor, ActorContext, ActorSpec, Envelope } from '../../bus/actor.js';
+import { CraneError } from '../../bus/errors.js';
+import { subjects } from '../../bus/subjects.js';
+import {
+  CRANE_VERSION,
+  type ContainerConfig,
+  type ContainerExit,
+  type Heartbeat,
+  type ImageCheck,
+  type KillRequest,
+  type RegisterNode,
+  type RunRequest,
+} from '../protocol.js';
+import type { DockerRuntime } from './docker-runtime.js';
+import { ProcessRuntime } from './process-runtime.js';
+import type { ContainerRuntime } from './runtime.js';
+
+export interface NodeManagerOptions {
+  cluster: string;
+  name: string;
+  gpus: number[];
+  hostJobs: boolean;
+  docker: DockerRuntime | undefined;
+  heartbeatMs?: number;
+}
+
+/** One container this node runs; `done` resolves once its exit was reported. */
+interface Running {
+  runtime: ContainerRuntime;
+  graceMs: number;
+  done: Promise<void>;
+}
+
+/** What outlives an actor restart: the runtimes and the containers they run. */
+interface NodeState {
+  host: ProcessRuntime;
+  containers: Map<string, Running>;
+}
+
+const DEFAULT_GRACE_MS = 10_000;
+const STOP_WAIT_MS = 3_000;
+const EXIT_REPORT_ATTEMPTS = 5;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+/** The node manager of one node: runs and kills containers for the cluster manager. */
+export function nodeManagerSpec(opts: NodeManagerOptions): ActorSpec {
+  const state: NodeState = { host: new ProcessRuntime(opts.name), containers: new Map() };
+  return {
+    name: `node-manager.${opts.name}`,
+    subjects: [`${subjects(opts.cluster).prefix}.node.${opts.name}.*`],
+    factory: () => new NodeManager(opts, state),
+  };
+}
+
+class NodeManager implements Actor {
+  private readonly sub: ReturnType<typeof subjects>;
+  private heartbeat?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    private readonly opts: NodeManagerOptions,
+    private readonly state: NodeState,
+  ) {
+    this.sub = subjects(opts.cluster);
+  }
+
+  preStart(ctx: ActorContext): void {
+    void this.register(ctx);
+  }
+
+  async postStop(ctx: ActorContext): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.heartbeat);
+    const all = [...this.state.containers];
+    if (all.length === 0) return;
+    ctx.log.info({ containers: all.length }, 'stopping: killing running containers');
+    await Promise.allSettled(all.map(([id, r]) => r.runtime.kill(id, true, 0)));
+    await Promise.race([Promise.allSettled(all.map(([, r]) => r.done)), sleep(STOP_WAIT_MS)]);
+  }
+
+  async receive(msg: Envelope, ctx: ActorContext): Promise<unknown> {
+    const verb = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
+    try {
+      switch (verb) {
+        case 'run':
+          return await this.run(msg.body as RunRequest, ctx);
+        case 'kill':
+          return this.kill(msg.body as KillRequest, ctx);
+        case 'image':
+          return await this.image(msg.body);
+        default:
+          throw new CraneError('invalid', `node manager has no verb '${verb}'`);
+      }
+    } catch (err) {
+      // A typed reply, never a crash: a restart would kill the running containers (postStop).
+      if (err instanceof CraneError) throw err;
+      ctx.log.error({ err, verb }, 'node manager request failed');
+      throw new CraneError('internal', `node ${this.opts.name}: ${(err as Error)?.message ?? err}`);
+    }
+  }
+
+  private async run(req: RunRequest, ctx: ActorContext): Promise<{ started: true; node: string }> {
+    if (!req?.job || !req.container || !req.config?.image) throw new CraneError('invalid', 'run needs job, container and config.image');
+    const node = this.opts.name;
+    if (this.state.containers.has(req.container)) return { started: true, node };
+    const c = req.config;
+    const config: ContainerConfig = {
+      image: c.image,
+      cmd: c.cmd ?? undefined,
+      shell: c.shell ?? false,
+      init: c.init ?? false,
+      env: c.env ?? {},
+      mounts: c.mounts ?? [],
+      ports: c.ports ?? [],
+      shmSize: c.shmSize ?? 0,
+    };
+    const full: RunRequest = { ...req, config, gpus: req.gpus ?? [] };
+    const runtime = this.runtimeFor(config.image);
+    let reported!: () => void;
+    const done = new Promise<void>((r) => (reported = r));
+    this.state.containers.set(req.container, { runtime, graceMs: req.graceMs ?? DEFAULT_GRACE_MS, done });
+    const logSubject = this.sub.log(req.job, req.container);
+    try {
+      await runtime.start(full, {
+        onLine: (l) => ctx.tell(logSubject, 'log', { ...l, container: req.container }),
+        onExit: (exitCode, signal) => {
+          this.state.containers.delete(req.container);
+          const exit: ContainerExit = { job: req.job, container: req.container, node, exitCode, ...(signal ? { signal } : {}) };
+          ctx.log.info({ job: req.job, container: req.container, exitCode, signal }, 'container exited');
+          void this.reportExit(exit, ctx).finally(reported);
+        },
+      });
+    } catch (err) {
+      this.state.containers.delete(req.container);
+      reported();
+      throw err;
+    }
+    ctx.log.info({ job: req.job, container: req.container, image: config.image, gpus: full.gpus }, 'container started');
+    return { started: true, node };
+  }
+
+  private kill(req: KillRequest, ctx: ActorContext): { ok: true; gone?: true } {
+    const r = this.state.containers.get(req?.container);
+    if (!r) return { ok: true, gone: true };
+    // Not awaited: a graceful stop may take the whole grace period.
+    r.runtime.kill(req.container, !!req.force, req.graceMs ?? r.graceMs).catch((err) => {
+      ctx.log.warn({ err, container: req.container }, 'kill failed');
+    });
+    return { ok: true };
+  }
+
+  private async image(body: unknown): Promise<ImageCheck> {
+    const image = typeof body === 'string' ? body : (body as { image?: string } | undefined)?.image;
+    if (!image) throw new CraneError('invalid', 'image check needs an image');
+    if (image === 'host') return this.opts.hostJobs ? { ok: true } : { ok: false, reason: this.noHostJobs() };
+    if (!this.opts.docker) return { ok: false, reason: this.noDocker() };
+    return this.opts.docker.canRun(image);
+  }
+
+  private runtimeFor(image: string): ContainerRuntime {
+    if (image === 'host') {
+      if (!this.opts.hostJobs) throw new CraneError('forbidden', this.noHostJobs());
+      return this.state.host;
+    }
+    if (!this.opts.docker) throw new CraneError('unavailable', this.noDocker());
+    return this.opts.docker;
+  }
+
+  private noHostJobs(): string {
+    return `node ${this.opts.name} does not run host jobs (started with --no-host-jobs)`;
+  }
+
+  private noDocker(): string {
+    return `no Docker engine on node ${this.opts.name}: it runs only image 'host' jobs`;
+  }
+
+  private running(): string[] {
+    return [...this.state.containers.keys()];
+  }
+
+  /** Registers with the cluster manager, retrying with back-off until it answers; then heartbeats. */
+  private async register(ctx: ActorContext): Promise<void> {
+    let delay = 200;
+    for (let attempt = 1; !this.stopped; attempt++) {
+      const body: RegisterNode = {
+        name: this.opts.name,
+        gpus: this.opts.gpus,
+        docker: !!this.opts.docker,
+        hostJobs: this.opts.hostJobs,
+        pid: process.pid,
+        version: CRANE_VERSION,
+        running: this.running(),
+      };
+      try {
+        await ctx.ask(this.sub.cm('node.register'), 'node.register', body, { timeout: 2_000 });
+        if (this.stopped) return;
+        ctx.log.info({ gpus: this.opts.gpus, docker: body.docker, hostJobs: body.hostJobs }, 'registered with the cluster manager');
+        this.startHeartbeat(ctx);
+        return;
+      } catch (err) {
+        if (attempt === 1 || attempt % 10 === 0) {
+          ctx.log.warn({ attempt, err: (err as Error).message }, 'cluster manager did not take the registration; retrying');
+        }
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 2, 5_000);
+    }
+  }
+
+  private startHeartbeat(ctx: ActorContext): void {
+    const beat = () => {
+      const hb: Heartbeat = { name: this.opts.name, running: this.running(), at: Date.now() };
+      ctx.tell(this.sub.hb(this.opts.name), 'heartbeat', hb);
+    };
+    beat();
+    this.heartbeat = setInterval(beat, this.opts.heartbeatMs ?? 1_000);
+  }
+
+  /** Tells the cluster manager a container ended, retrying a few times while it is unreachable. */
+  private async reportExit(exit: ContainerExit, ctx: ActorContext): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await ctx.ask(this.sub.cm('container.exit'), 'container.exit', exit, { timeout: 3_000 });
+        return;
+      } catch (err) {
+        const retry = err instanceof CraneError && (err.code === 'timeout' || err.code === 'unavailable');
+        if (!retry || attempt >= EXIT_REPORT_ATTEMPTS) {
+          ctx.log.error({ err: (err as Error).message, container: exit.container }, 'could not report a container exit');
+          return;
+        }
+        await sleep(250 * attempt);
+      }
+    }
+  }
+}
