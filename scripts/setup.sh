@@ -38,7 +38,9 @@ fi
 
 if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
   say "installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm install, not npm ci: the registry here does not serve rust-just's other-platform
+  # packages, so the lock file cannot list them and npm ci refuses it as out of sync.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 npx tsc -p . >&2

@@ -1,0 +1,230 @@
+#!/usr/bin/env node
+/** `craneadm`: the admin CLI (users, cluster status, stop, trace, standalone). */
+import { cac } from 'cac';
+import type { StandaloneInfo } from '../actors/admin/standalone.js';
+import { CRANE_VERSION, type NodeInfo, type UserInfo } from '../actors/protocol.js';
+import { ExitError, main, out, printJson, runCli, trimHelp, warn } from './app.js';
+import { ApiError, Client } from './client.js';
+import { loadConfig, resolveTarget, saveConfig, validateEndpoint } from './config.js';
+import { age, localIso, table } from './format.js';
+import { craneHome, localSockets } from './paths.js';
+
+type Opts = Record<string, unknown> & { socketPath?: string; useLocalCrane?: boolean };
+
+const str = (v: unknown): string | undefined =>
+  v === undefined || v === null || typeof v === 'boolean' ? undefined : Array.isArray(v) ? str(v.at(-1)) : String(v);
+
+interface Status extends StandaloneInfo {
+  nodes: NodeInfo[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function admin(o: Opts): Client {
+  const target = resolveTarget('adm', { socketPath: str(o.socketPath), useLocalCrane: !!o.useLocalCrane }, loadConfig());
+  return new Client(target);
+}
+
+function getStatus(client: Client, timeoutMs?: number): Promise<Status> {
+  return client.request<Status>('GET', '/v1/admin/status', undefined, { timeoutMs });
+}
+
+function printInfo(info: StandaloneInfo, headline: string): void {
+  out(`${headline} (pid ${info.pid})`);
+  out(`  cli socket: ${info.sockets.cli}`);
+  out(`  adm socket: ${info.sockets.adm}`);
+  out(`  bus: ${info.busUrl}`);
+  out(`  root password: ${info.home}/root-password`);
+}
+
+const cli = cac('craneadm');
+cli.option('--socket-path <path>', 'Connect to this admin unix socket (env CRANE_ADM_SOCKET)');
+cli.option('--use-local-crane', 'Connect to the local cluster in $CRANE_HOME (default ~/.crane)');
+cli.example('  $ craneadm standalone --detach');
+cli.example('  $ craneadm user add alice');
+cli.example('  $ craneadm status');
+
+// ---- users ------------------------------------------------------------------------------------
+
+cli
+  .command('user add <NAME>', 'Add a user; prints the generated password unless --password-stdin')
+  .option('--password-stdin', 'Read the password from stdin')
+  .option('--admin', 'Make the user an administrator')
+  .example('  $ craneadm user add alice')
+  .example('  $ printf %s "$PASSWORD" | craneadm user add bob --password-stdin --admin')
+  .action(async (name: string, o: Opts) => {
+    let password: string | undefined;
+    if (o.passwordStdin) {
+      const { readStdin } = await import('./prompt.js');
+      password = await readStdin();
+      if (!password) throw new Error('empty password');
+    }
+    const r = await admin(o).request<{ user: UserInfo; password?: string }>('POST', '/v1/admin/users', {
+      username: name,
+      password,
+      admin: !!o.admin,
+    });
+    out(r.password ? `password: ${r.password}` : `user ${r.user.username} added`);
+  });
+
+cli
+  .command('user ls', 'List users')
+  .alias('user list')
+  .option('--json', 'Print JSON')
+  .action(async (o: Opts) => {
+    const { users } = await admin(o).request<{ users: UserInfo[] }>('GET', '/v1/admin/users');
+    if (o.json) return printJson(users);
+    out(table(['username', 'id', 'admin'], users.map((u) => [u.username, u.id, u.isAdmin ? 'yes' : ''])));
+  });
+
+cli
+  .command('user rm <NAME>', 'Remove a user')
+  .alias('user remove')
+  .action(async (name: string, o: Opts) => {
+    await admin(o).request('DELETE', `/v1/admin/users/${encodeURIComponent(name)}`);
+    out(`user ${name} removed`);
+  });
+
+// ---- cluster ----------------------------------------------------------------------------------
+
+cli
+  .command('status', 'Show the cluster: mode, bus, sockets and nodes')
+  .option('--json', 'Print JSON')
+  .action(async (o: Opts) => {
+    const s = await getStatus(admin(o));
+    if (o.json) return printJson(s);
+    const rows: Array<[string, string]> = [
+      ['mode', s.mode],
+      ['cluster', s.cluster],
+      ['bus', s.busUrl],
+      ['cli socket', s.sockets.cli],
+      ['adm socket', s.sockets.adm],
+      ['pid', String(s.pid)],
+      ['home', s.home],
+      ['started', `${localIso(new Date(s.startedAt))} (${age(s.startedAt)} ago)`],
+    ];
+    out(rows.map(([k, v]) => `${`${k}:`.padEnd(12)}${v}`).join('\n'));
+    out();
+    const nodes = s.nodes.map((n) => [n.name, n.gpus.join(',') || '-', n.free.join(',') || '-', n.state]);
+    out(table(['node', 'gpus', 'free', 'state'], nodes));
+  });
+
+cli.command('stop', 'Stop the cluster and wait until it is gone (at most 15 s)').action(async (o: Opts) => {
+  const client = admin(o);
+  await client.request('POST', '/v1/admin/stop');
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    try {
+      await getStatus(client, 1000);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 0 && e.code === 'unavailable') {
+        out('stopped');
+        return;
+      }
+    }
+    await sleep(100);
+  }
+  throw new Error(`the cluster still answers on ${client.target.address} after 15 s`);
+});
+
+cli
+  .command('trace [SUBJECT]', 'Print the messages on the bus (all Crane subjects, or SUBJECT)')
+  .option('--nats <url>', 'NATS URL (default: the bus of the running cluster)')
+  .example('  $ craneadm trace')
+  .example("  $ craneadm trace 'crane.*.job.>'")
+  .action(async (subject: string | undefined, o: Opts) => {
+    const natsUrl = str(o.nats) ?? (await getStatus(admin(o))).busUrl;
+    const { runTrace } = await import('./trace.js');
+    await runTrace({ subject, natsUrl });
+  });
+
+cli
+  .command('standalone', 'Run a whole cluster on this host (foreground unless --detach)')
+  .option('--gpus <list>', 'GPUs to manage: all, none (empty) or a list like 0,1,3')
+  .option('--detach', 'Start in the background and return once it is ready')
+  .option('--state-dir <dir>', 'Where the cluster keeps its state')
+  .option('--nats <url>', 'Use this NATS server instead of starting one')
+  .option('--no-host-jobs', 'Refuse jobs that run as host processes (image "host")')
+  .option('--cluster <name>', 'Cluster name (bus subject prefix)')
+  .example('  $ craneadm standalone --detach --gpus 0,1')
+  .example('  $ craneadm standalone --gpus all --state-dir /srv/crane')
+  .action(async (o: Opts) => {
+    const home = craneHome();
+    if (o.detach) return detach(home);
+    const { resolve } = await import('node:path');
+    const stateDir = str(o.stateDir);
+    const { runStandalone } = await import('../actors/admin/standalone.js');
+    const { info, stopped } = await runStandalone({
+      home,
+      gpus: str(o.gpus),
+      stateDir: stateDir === undefined ? undefined : resolve(stateDir),
+      natsUrl: str(o.nats),
+      hostJobs: o.hostJobs !== false,
+      cluster: str(o.cluster),
+    });
+    printInfo(info, 'Crane standalone is ready');
+    await stopped;
+  });
+
+/** Starts this same command in the background (without --detach) and waits until it answers. */
+async function detach(home: string): Promise<void> {
+  const fs = await import('node:fs');
+  const { join } = await import('node:path');
+  const { spawn } = await import('node:child_process');
+  const adm = localSockets().adm;
+  const client = new Client({ socketPath: adm, address: adm });
+  const running = await getStatus(client, 2000).catch(() => undefined);
+  if (running) return printInfo(running, 'Crane standalone is already running');
+
+  fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+  const logPath = join(home, 'standalone.log');
+  const offset = fs.existsSync(logPath) ? fs.statSync(logPath).size : 0;
+  const fd = fs.openSync(logPath, 'a', 0o600);
+  const args = process.argv.slice(2).filter((a) => a !== '--detach' && !a.startsWith('--detach='));
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...args], {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+    env: { ...process.env, CRANE_HOME: home },
+  });
+  fs.closeSync(fd);
+  let exit: string | undefined;
+  child.on('exit', (code, signal) => (exit = signal ? `signal ${signal}` : `code ${code}`));
+  child.on('error', (e) => (exit = e.message));
+  child.unref();
+
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (exit !== undefined) {
+      const log = fs.readFileSync(logPath).subarray(offset).toString('utf8').trimEnd().split('\n').slice(-20);
+      if (log.join('').trim()) warn(log.join('\n'));
+      throw new ExitError(1, `crane standalone exited (${exit}) before it was ready; log: ${logPath}`);
+    }
+    const s = await getStatus(client, 1000).catch(() => undefined);
+    if (s) return printInfo(s, 'Crane standalone is ready');
+    await sleep(50);
+  }
+  throw new Error(`crane standalone (pid ${child.pid}) did not answer within 30 s; log: ${logPath}`);
+}
+
+// ---- endpoint ---------------------------------------------------------------------------------
+
+cli.command('endpoint get', 'Show where craneadm connects').action((o: Opts) => {
+  const cfg = loadConfig();
+  const t = resolveTarget('adm', { socketPath: str(o.socketPath), useLocalCrane: !!o.useLocalCrane }, cfg);
+  out(`endpoint: ${cfg.admEndpoint ?? 'default'}\naddress:  ${t.address} (${t.source})`);
+});
+
+cli
+  .command('endpoint set <ENDPOINT>', 'Set where craneadm connects: standard, local, IP:PORT (or default)')
+  .action((endpoint: string) => {
+    const cfg = loadConfig();
+    if (endpoint === 'default') delete cfg.admEndpoint;
+    else cfg.admEndpoint = validateEndpoint(endpoint);
+    saveConfig(cfg);
+    out(`endpoint set to ${endpoint}`);
+  });
+
+cli.help(trimHelp);
+cli.version(CRANE_VERSION);
+
+main(() => runCli(cli, process.argv.slice(2), ['--socket-path']));
