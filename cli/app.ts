@@ -64,6 +64,8 @@ export function prepareArgv(
   }
   const protect = args.map((a) => {
     if (rename.has(a)) return rename.get(a)!;
+    // A negative number (`job add host -1`) is a value, not a short option.
+    if (/^-\d/.test(a)) return RAW + a;
     if (!a.startsWith('-')) return numberLike(a) ? RAW + a : a;
     const eq = a.indexOf('=');
     return eq > 0 && numberLike(a.slice(eq + 1)) ? `${a.slice(0, eq + 1)}${RAW}${a.slice(eq + 1)}` : a;

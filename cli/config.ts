@@ -94,7 +94,8 @@ function endpointTarget(kind: SocketKind, endpoint: string, env: Env, source: st
 
 /**
  * Where to connect: --socket-path > env (CRANE_SOCKET / CRANE_ADM_SOCKET) > --use-local-crane >
- * the config endpoint > the local socket if it exists > the standard socket.
+ * the config endpoint > the local socket if it exists > the standard socket if it exists > the
+ * local socket (so "cannot reach" names the socket `craneadm standalone` would create).
  */
 export function resolveTarget(kind: SocketKind, flags: TargetFlags, cfg: CraneConfig, env: Env = process.env): Target {
   const envVar = kind === 'cli' ? 'CRANE_SOCKET' : 'CRANE_ADM_SOCKET';
@@ -105,7 +106,8 @@ export function resolveTarget(kind: SocketKind, flags: TargetFlags, cfg: CraneCo
   if (configured) return endpointTarget(kind, configured, env, `config endpoint '${configured}'`);
   const local = localSockets(env)[kind];
   if (existsSync(local)) return socketTarget(local, 'default: the local socket exists');
-  return socketTarget(STANDARD_SOCKETS[kind], 'default');
+  if (existsSync(STANDARD_SOCKETS[kind])) return socketTarget(STANDARD_SOCKETS[kind], 'default: the standard socket exists');
+  return socketTarget(local, 'default: no socket exists yet');
 }
 
 /** The session token: env CRANE_TOKEN > the one stored for this endpoint. */

@@ -43,7 +43,7 @@ function act<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
     try {
       await fn(...args);
     } catch (e) {
-      if (e instanceof ApiError && e.status === 401) throw new Error(`${e.message} (sign in with: crane user signin -u NAME)`);
+      if (e instanceof ApiError && e.status === 401 && !/sign ?in/.test(e.message)) throw new Error(`${e.message} (sign in with: crane user signin -u NAME)`);
       throw e;
     }
   };
@@ -229,7 +229,11 @@ cli
       const exact = jobs.filter((j) => j.id === ref || j.name === ref);
       if (exact.length) jobs = exact;
       if (!jobs.length) {
-        if (ref) throw new Error(`no job matches '${ref}'`);
+        if (ref) {
+          // Killing a job that already ended is not an error: say so (the lookup gives not-found or ambiguity).
+          const job = await client.request<JobView>('GET', `/v1/jobs/${enc(ref)}`);
+          return out(`Job ${job.name} already ended (${job.state}); nothing to kill.`);
+        }
         return warn('No active jobs found.');
       }
       if (!o.yes) {

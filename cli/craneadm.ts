@@ -146,6 +146,7 @@ cli
   .option('--nats <url>', 'Use this NATS server instead of starting one')
   .option('--no-host-jobs', 'Refuse jobs that run as host processes (image "host")')
   .option('--cluster <name>', 'Cluster name (bus subject prefix)')
+  .option('--token-ttl <duration>', 'How long a sign-in lasts: 30s, 10m, 2h, 1d (default 30d)')
   .example('  $ craneadm standalone --detach --gpus 0,1')
   .example('  $ craneadm standalone --gpus all --state-dir /srv/crane')
   .action(async (o: Opts) => {
@@ -153,6 +154,8 @@ cli
     if (o.detach) return detach(home);
     const { resolve } = await import('node:path');
     const stateDir = str(o.stateDir);
+    const tokenTtl = str(o.tokenTtl);
+    const { parseDuration } = await import('./parse.js');
     const { runStandalone } = await import('../actors/admin/standalone.js');
     const { info, stopped } = await runStandalone({
       home,
@@ -161,6 +164,7 @@ cli
       natsUrl: str(o.nats),
       hostJobs: o.hostJobs !== false,
       cluster: str(o.cluster),
+      tokenTtlMs: tokenTtl === undefined ? undefined : parseDuration(tokenTtl, '--token-ttl'),
     });
     printInfo(info, 'Crane standalone is ready');
     await stopped;

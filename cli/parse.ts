@@ -79,6 +79,21 @@ export function parseShmSize(s: string): number {
 const DURATION_UNITS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 };
 const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
 
+/** A duration such as 30s, 10m, 2h, 1d or 1h30m in ms; undefined when `s` is not one. */
+function durationMs(s: string): number | undefined {
+  if (!/^(\d+[smhd])+$/.test(s)) return undefined;
+  let ms = 0;
+  for (const [, n, u] of s.matchAll(/(\d+)([smhd])/g)) ms += Number(n) * DURATION_UNITS[u!]!;
+  return ms;
+}
+
+/** A positive duration option (`--token-ttl 12h`) in ms. */
+export function parseDuration(s: string, option: string): number {
+  const ms = durationMs(s.trim());
+  if (!ms) throw new Error(`invalid ${option} '${s}': expected a duration like 30s, 10m, 2h, 1d or 1h30m`);
+  return ms;
+}
+
 /**
  * `--since`: an ISO date or date-time (local time unless it has a zone), or a duration back from
  * `now` such as 30s, 10m, 2h, 1d or 1h30m. Returns an ISO-8601 UTC string.
@@ -87,11 +102,8 @@ export function parseSince(s: string, now: number = Date.now()): string {
   const bad = () =>
     new Error(`invalid --since '${s}': expected a date/time (2024-05-01, 2024-05-01T12:00:00) or a duration like 30s, 10m, 2h, 1d`);
   const v = s.trim();
-  if (/^(\d+[smhd])+$/.test(v)) {
-    let ms = 0;
-    for (const [, n, u] of v.matchAll(/(\d+)([smhd])/g)) ms += Number(n) * DURATION_UNITS[u!]!;
-    return new Date(now - ms).toISOString();
-  }
+  const ago = durationMs(v);
+  if (ago !== undefined) return new Date(now - ago).toISOString();
   const m = ISO_RE.exec(v);
   if (!m) throw bad();
   const [, y, mo, d, h = '0', mi = '0', sec = '0', frac = '', zone] = m;

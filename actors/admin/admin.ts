@@ -67,7 +67,7 @@ class Admin implements Actor {
 }
 
 export function adminSpec(o: AdminOptions): ActorSpec {
-  return { name: 'admin', subjects: [subjects(o.cluster).admin('*')], factory: () => new Admin(o) };
+  return { name: 'admin', subjects: [subjects(o.cluster).admin('>')], factory: () => new Admin(o) };
 }
 
 /** Routes of crane-adm.sock. */

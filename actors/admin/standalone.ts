@@ -30,6 +30,8 @@ export interface StandaloneOptions {
   signals?: boolean;
   nodeTimeoutMs?: number;
   killGraceMs?: number;
+  /** How long a sign-in lasts (default 30 days). */
+  tokenTtlMs?: number;
 }
 
 export type StandaloneInfo = ClusterInfo;
@@ -93,7 +95,7 @@ export async function runStandalone(o: StandaloneOptions): Promise<Standalone> {
     const docker = (await DockerRuntime.probe()) ? new DockerRuntime({ node: nodeName, deviceRequests: !o.gpus && gpus.length > 0 }) : undefined;
     await system.spawn(clusterManagerSpec({ cluster, state, nodeTimeoutMs: o.nodeTimeoutMs, killGraceMs: o.killGraceMs }));
     await system.spawn(logStoreSpec({ cluster }));
-    for (const g of gatewaySpecs({ cluster })) await system.spawn(g);
+    for (const g of gatewaySpecs({ cluster, tokenTtlMs: o.tokenTtlMs })) await system.spawn(g);
     await system.spawn(adminSpec({ cluster, info: () => info, stop: () => void stop() }));
     await system.spawn(nodeManagerSpec({ cluster, name: nodeName, gpus, hostJobs: o.hostJobs, docker }));
     await waitForNode(system, cluster, nodeName);

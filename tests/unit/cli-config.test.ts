@@ -58,8 +58,8 @@ test('resolveTarget precedence: flag > env > --use-local-crane > config > defaul
   t.like(resolveTarget('cli', { useLocalCrane: true }, cfg, env), { socketPath: local.cli });
   t.like(resolveTarget('cli', {}, cfg, env), { host: '10.0.0.5', port: 7070, address: '10.0.0.5:7070', key: 'tcp:10.0.0.5:7070' });
   t.like(resolveTarget('adm', {}, cfg, env), { socketPath: STANDARD_SOCKETS.adm });
-  // No config: the standard socket unless the local one exists.
-  t.like(resolveTarget('cli', {}, { tokens: {} }, env), { socketPath: STANDARD_SOCKETS.cli, source: 'default' });
+  // No config and no socket yet: the local one (the one craneadm standalone would create).
+  t.like(resolveTarget('cli', {}, { tokens: {} }, env), { socketPath: localSockets(env).cli });
   writeFileSync(local.cli, '');
   t.like(resolveTarget('cli', {}, { tokens: {} }, env), { socketPath: local.cli });
   t.like(resolveTarget('cli', {}, { endpoint: 'local', tokens: {} }, env), { socketPath: local.cli });
