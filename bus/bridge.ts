@@ -75,7 +75,7 @@ function readBody(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const tooLarge = () => new CraneError('too-large', `request body over ${MAX_BODY_BYTES} bytes`);
+    const tooLarge = () => new CraneError('too-large', `request body too large: the limit is ${MAX_BODY_BYTES} bytes`);
     if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
       req.resume(); // discard it, but let the 413 reach the client
       return reject(tooLarge());

@@ -18,7 +18,8 @@ export function subjects(cluster: string) {
     hbAll: `${p}.hb.*`,
     jobEvent: (job: string) => `${p}.evt.job.${job}`,
     jobEvents: `${p}.evt.job.*`,
-    inbox: `_INBOX_${cluster}`,
+    /** Reply and stream inboxes live under the cluster's prefix so `crane.>` shows replies too. */
+    inbox: `${p}._inbox`,
   };
 }
 

@@ -130,12 +130,13 @@ cli.command('stop', 'Stop the cluster and wait until it is gone (at most 15 s)')
 cli
   .command('trace [SUBJECT]', 'Print the messages on the bus (all Crane subjects, or SUBJECT)')
   .option('--nats <url>', 'NATS URL (default: the bus of the running cluster)')
+  .option('--json', 'One JSON object per message')
   .example('  $ craneadm trace')
   .example("  $ craneadm trace 'crane.*.job.>'")
   .action(async (subject: string | undefined, o: Opts) => {
     const natsUrl = str(o.nats) ?? (await getStatus(admin(o))).busUrl;
     const { runTrace } = await import('./trace.js');
-    await runTrace({ subject, natsUrl });
+    await runTrace({ subject, natsUrl, json: !!o.json });
   });
 
 cli

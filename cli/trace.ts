@@ -8,10 +8,19 @@ export interface TraceOptions {
   json?: boolean;
 }
 
+const SECRET_KEYS = new Set(['token', 'password', 'hash']);
+
+/** Tokens and passwords are credentials: trace shows that one was sent, never its value. */
+function redact(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(redact);
+  if (!v || typeof v !== 'object') return v;
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, SECRET_KEYS.has(k) && typeof x === 'string' ? '<redacted>' : redact(x)]));
+}
+
 function body(data: Uint8Array): unknown {
   if (data.length === 0) return null;
   try {
-    return decode(data);
+    return redact(decode(data));
   } catch {
     return { undecodable: data.length };
   }

@@ -56,7 +56,7 @@ export async function runStandalone(o: StandaloneOptions): Promise<Standalone> {
 
   const nats = o.natsUrl ? undefined : new EmbeddedNats({ stateDir: o.stateDir ?? files.state });
   const busUrl = o.natsUrl ?? (await nats!.start());
-  const nc = await connectBus(busUrl, `crane-standalone-${cluster}`).catch(async (err) => {
+  const nc = await connectBus(busUrl, `crane-standalone-${cluster}`, subjects(cluster).inbox).catch(async (err) => {
     await nats?.stop();
     throw new Error(`cannot connect to the bus at ${busUrl}: ${err.message}`);
   });
