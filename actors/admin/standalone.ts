@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { ActorSystem } from '../../bus/actor.js';
 import { SocketBridge } from '../../bus/bridge.js';
 import { connectBus } from '../../bus/connect.js';
@@ -92,12 +93,15 @@ export async function runStandalone(o: StandaloneOptions): Promise<Standalone> {
     })());
 
   try {
-    const docker = (await DockerRuntime.probe()) ? new DockerRuntime({ node: nodeName, deviceRequests: !o.gpus && gpus.length > 0 }) : undefined;
+    const nodeDir = join(o.stateDir ?? files.state, 'nodes', nodeName);
+    const docker = (await DockerRuntime.probe())
+      ? new DockerRuntime({ node: nodeName, deviceRequests: !o.gpus && gpus.length > 0, owner: nodeDir })
+      : undefined;
     await system.spawn(clusterManagerSpec({ cluster, state, nodeTimeoutMs: o.nodeTimeoutMs, killGraceMs: o.killGraceMs }));
     await system.spawn(logStoreSpec({ cluster }));
     for (const g of gatewaySpecs({ cluster, tokenTtlMs: o.tokenTtlMs })) await system.spawn(g);
     await system.spawn(adminSpec({ cluster, info: () => info, stop: () => void stop() }));
-    await system.spawn(nodeManagerSpec({ cluster, name: nodeName, gpus, hostJobs: o.hostJobs, docker }));
+    await system.spawn(nodeManagerSpec({ cluster, name: nodeName, gpus, hostJobs: o.hostJobs, docker, stateDir: nodeDir }));
     await waitForNode(system, cluster, nodeName);
 
     const inbox = subjects(cluster).inbox;

@@ -12,6 +12,11 @@ export interface DockerRuntimeOptions {
   /** Ask for GPUs with DeviceRequests (only on hosts with detected, not just declared, GPUs). */
   deviceRequests: boolean;
   docker?: Docker;
+  /**
+   * Identifies this node's containers across its restarts (its state dir): the `crane.owner` label.
+   * Without it, nothing is reaped.
+   */
+  owner?: string;
 }
 
 interface DockerError extends Error {
@@ -31,6 +36,7 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly docker: Docker;
   private readonly node: string;
   private readonly deviceRequests: boolean;
+  private readonly owner?: string;
   /** crane container id -> docker container. */
   private readonly containers = new Map<string, Docker.Container>();
   /** Containers Crane killed: their 128+N status is reported with the signal name. */
@@ -39,6 +45,7 @@ export class DockerRuntime implements ContainerRuntime {
   constructor(opts: DockerRuntimeOptions) {
     this.node = opts.node;
     this.deviceRequests = opts.deviceRequests;
+    this.owner = opts.owner;
     this.docker = opts.docker ?? new Docker();
   }
 
@@ -78,7 +85,12 @@ export class DockerRuntime implements ContainerRuntime {
         Image: config.image,
         Cmd: cmd,
         Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-        Labels: { crane: 'true', 'crane.job': req.job, 'crane.container': req.container },
+        Labels: {
+          crane: 'true',
+          'crane.job': req.job,
+          'crane.container': req.container,
+          ...(this.owner ? { 'crane.owner': this.owner } : {}),
+        },
         AttachStdout: true,
         AttachStderr: true,
         Tty: false,
@@ -126,6 +138,14 @@ export class DockerRuntime implements ContainerRuntime {
 
   running(): string[] {
     return [...this.containers.keys()];
+  }
+
+  async reapOrphans(): Promise<number> {
+    if (!this.owner) return 0;
+    const left = await this.docker.listContainers({ all: true, filters: { label: [`crane.owner=${this.owner}`] } });
+    const orphans = left.filter((c) => !this.containers.has(c.Labels['crane.container'] ?? ''));
+    await Promise.all(orphans.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+    return orphans.length;
   }
 
   /** Splits the multiplexed attach stream into stdout/stderr lines; resolves once it ended. */

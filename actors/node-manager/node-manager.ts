@@ -11,6 +11,7 @@ import {
   type RegisterNode,
   type RunRequest,
 } from '../protocol.js';
+import { join } from 'node:path';
 import type { DockerRuntime } from './docker-runtime.js';
 import { ProcessRuntime } from './process-runtime.js';
 import type { ContainerRuntime } from './runtime.js';
@@ -22,6 +23,8 @@ export interface NodeManagerOptions {
   hostJobs: boolean;
   docker: DockerRuntime | undefined;
   heartbeatMs?: number;
+  /** This node's own dir: host-job pid files live there, so a restarted node reaps orphans. */
+  stateDir?: string;
 }
 
 /** One container this node runs; `done` resolves once its exit was reported. */
@@ -35,6 +38,8 @@ interface Running {
 interface NodeState {
   host: ProcessRuntime;
   containers: Map<string, Running>;
+  /** Orphans of an earlier process are reaped once per process, before the first registration. */
+  reaped?: Promise<void>;
 }
 
 const DEFAULT_GRACE_MS = 10_000;
@@ -45,7 +50,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()
 
 /** The node manager of one node: runs and kills containers for the cluster manager. */
 export function nodeManagerSpec(opts: NodeManagerOptions): ActorSpec {
-  const state: NodeState = { host: new ProcessRuntime(opts.name), containers: new Map() };
+  const pidDir = opts.stateDir ? join(opts.stateDir, 'host-pids') : undefined;
+  const state: NodeState = { host: new ProcessRuntime(opts.name, pidDir), containers: new Map() };
   return {
     name: `node-manager.${opts.name}`,
     subjects: [`${subjects(opts.cluster).prefix}.node.${opts.name}.*`],
@@ -179,8 +185,18 @@ class NodeManager implements Actor {
     return [...this.state.containers.keys()];
   }
 
+  private async reapOrphans(ctx: ActorContext): Promise<void> {
+    const runtimes = [this.state.host, ...(this.opts.docker ? [this.opts.docker] : [])];
+    const counts = await Promise.all(
+      runtimes.map((r) => r.reapOrphans().catch((err) => (ctx.log.warn({ err: String(err) }, 'reaping orphans failed'), 0))),
+    );
+    const reaped = counts.reduce((a, b) => a + b, 0);
+    if (reaped) ctx.log.warn({ reaped }, 'killed containers an earlier process of this node left running');
+  }
+
   /** Registers with the cluster manager, retrying with back-off until it answers; then heartbeats. */
   private async register(ctx: ActorContext): Promise<void> {
+    await (this.state.reaped ??= this.reapOrphans(ctx));
     let delay = 200;
     for (let attempt = 1; !this.stopped; attempt++) {
       const body: RegisterNode = {

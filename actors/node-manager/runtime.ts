@@ -15,6 +15,11 @@ export interface ContainerRuntime {
   canRun(image: string): Promise<ImageCheck>;
   /** Ids of the containers still running. */
   running(): string[];
+  /**
+   * Kills what an earlier process of this same node left running (it died without stopping its
+   * containers), so their GPUs are really free before the node registers. Returns how many.
+   */
+  reapOrphans(): Promise<number>;
 }
 
 /** The environment of one container: its config's env plus the Crane and GPU variables. */

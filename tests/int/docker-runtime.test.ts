@@ -122,3 +122,15 @@ test('an unreachable engine', async (t) => {
   const err = await t.throwsAsync(dead.start(runRequest({ image: IMAGE, cmd: 'true' }), { onLine() {}, onExit() {} }), { instanceOf: CraneError });
   t.is(err?.code, 'unavailable');
 });
+
+test('a later process of the node reaps the containers an earlier one left running', async (t) => {
+  const owner = `test-owner-${process.pid}-${Date.now()}`;
+  const earlier = new DockerRuntime({ node: 'test-node', deviceRequests: false, owner });
+  const s = await startCollecting(earlier, runRequest({ image: IMAGE, cmd: 'sleep 60' }));
+  const other = await startCollecting(rt, runRequest({ image: IMAGE, cmd: 'sleep 60' }));
+  const later = new DockerRuntime({ node: 'test-node', deviceRequests: false, owner });
+  t.is(await later.reapOrphans(), 1);
+  t.is((await s.exited).code, 137);
+  t.true(rt.running().includes(other.container), "another node's container is left alone");
+  await rt.kill(other.container, true, 0);
+});

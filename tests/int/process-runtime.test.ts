@@ -1,5 +1,7 @@
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CraneError } from '../../bus/errors.js';
 import { ProcessRuntime } from '../../actors/node-manager/process-runtime.js';
 import { runRequest, startCollecting, texts } from './runtime-harness.js';
@@ -86,4 +88,21 @@ test('killing an unknown container is a no-op', async (t) => {
   const rt = new ProcessRuntime('test-node');
   await rt.kill('nope', true, 0);
   t.pass();
+});
+
+test('a later process of the node reaps the host jobs an earlier one left running', async (t) => {
+  const pidDir = mkdtempSync(join(tmpdir(), 'crane-pids-'));
+  t.teardown(() => rmSync(pidDir, { recursive: true, force: true }));
+  const earlier = new ProcessRuntime('test-node', pidDir);
+  const s = await startCollecting(earlier, runRequest({ image: 'host', cmd: 'sleep 60 & echo $!; wait' }));
+  const sleeper = Number((await s.waitLine((l) => /^\d+$/.test(l.line))).line);
+  // A stale pid file whose pid is not a Crane container must not be killed.
+  writeFileSync(join(pidDir, 'ctr-stale.pid'), String(process.pid));
+
+  const later = new ProcessRuntime('test-node', pidDir);
+  t.is(await later.reapOrphans(), 1);
+  t.true(await allGone([sleeper]));
+  await s.exited;
+  t.deepEqual(readdirSync(pidDir), []);
+  t.is(await later.reapOrphans(), 0);
 });
