@@ -49,9 +49,10 @@ _ava glob:
     out=$(mktemp)
     {{ava}} '{{glob}}' 2>&1 | tee "$out"
     code=${PIPESTATUS[0]}
-    passed=$(grep -Eo '([0-9]+) tests? passed' "$out" | grep -Eo '^[0-9]+' | tail -1)
+    # ava prints no passed count when a test fails: count the ticks instead.
+    passed=$(grep -cE '^ +✔' "$out" || true)
     failed=$(grep -Eo '([0-9]+) tests? failed' "$out" | grep -Eo '^[0-9]+' | tail -1)
-    [[ -z "$passed" && -z "$failed" && $code -ne 0 ]] && failed=1
+    [[ -z "$failed" && $code -ne 0 ]] && failed=1
     echo "ava: ${passed:-0} passed, ${failed:-0} failed"
     rm -f "$out"
     exit $code

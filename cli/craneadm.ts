@@ -105,8 +105,13 @@ cli
     ];
     out(rows.map(([k, v]) => `${`${k}:`.padEnd(12)}${v}`).join('\n'));
     out();
-    const nodes = s.nodes.map((n) => [n.name, n.gpus.join(',') || '-', n.free.join(',') || '-', n.state]);
-    out(table(['node', 'gpus', 'free', 'state'], nodes));
+    const nodes = s.nodes.map((n) => [n.name, String(n.pid ?? ''), n.gpus.join(',') || '-', n.free.join(',') || '-', `${n.free.length}/${n.gpus.length}`, n.state]);
+    out(table(['node', 'pid', 'gpus', 'free', 'free/total', 'state'], nodes));
+    if (s.processes?.length) {
+      out();
+      const procs = s.processes.map((p) => [p.name, String(p.pid ?? '-'), p.state, String(p.restarts)]);
+      out(table(['process', 'pid', 'state', 'restarts'], procs));
+    }
   });
 
 cli.command('stop', 'Stop the cluster and wait until it is gone (at most 15 s)').action(async (o: Opts) => {
@@ -139,50 +144,81 @@ cli
     await runTrace({ subject, natsUrl, json: !!o.json });
   });
 
-cli
-  .command('standalone', 'Run a whole cluster on this host (foreground unless --detach)')
-  .option('--gpus <list>', 'GPUs to manage: all, none (empty) or a list like 0,1,3')
-  .option('--detach', 'Start in the background and return once it is ready')
-  .option('--state-dir <dir>', 'Where the cluster keeps its state')
-  .option('--nats <url>', 'Use this NATS server instead of starting one')
-  .option('--no-host-jobs', 'Refuse jobs that run as host processes (image "host")')
-  .option('--cluster <name>', 'Cluster name (bus subject prefix)')
-  .option('--token-ttl <duration>', 'How long a sign-in lasts: 30s, 10m, 2h, 1d (default 30d)')
-  .example('  $ craneadm standalone --detach --gpus 0,1')
-  .example('  $ craneadm standalone --gpus all --state-dir /srv/crane')
+type Command = ReturnType<typeof cli.command>;
+
+/** The options both local cluster modes take. */
+function clusterOptions(cmd: Command): Command {
+  return cmd
+    .option('--detach', 'Start in the background and return once it is ready')
+    .option('--state-dir <dir>', 'Where the cluster keeps its state (default $CRANE_HOME/state)')
+    .option('--nats <url>', 'Use this NATS server instead of starting one')
+    .option('--no-host-jobs', 'Refuse jobs that run as host processes (image "host")')
+    .option('--cluster <name>', 'Cluster name (bus subject prefix)', { default: 'local' })
+    .option('--token-ttl <duration>', 'How long a sign-in lasts: 30s, 10m, 2h, 1d (default 30d)');
+}
+
+async function commonOptions(o: Opts) {
+  const { resolve } = await import('node:path');
+  const { parseDuration } = await import('./parse.js');
+  const stateDir = str(o.stateDir);
+  const tokenTtl = str(o.tokenTtl);
+  return {
+    home: craneHome(),
+    stateDir: stateDir === undefined ? undefined : resolve(stateDir),
+    natsUrl: str(o.nats),
+    hostJobs: o.hostJobs !== false,
+    cluster: str(o.cluster),
+    tokenTtlMs: tokenTtl === undefined ? undefined : parseDuration(tokenTtl, '--token-ttl'),
+  };
+}
+
+clusterOptions(cli.command('standalone', 'Run a whole cluster in this process (foreground unless --detach)'))
+  .option('--gpus <list>', 'GPUs to manage: a count (4) or indices (0,2,5); default: detected')
+  .example('  $ craneadm standalone --detach --gpus 4')
+  .example('  $ craneadm standalone --gpus 0,1 --state-dir /srv/crane')
   .action(async (o: Opts) => {
-    const home = craneHome();
-    if (o.detach) return detach(home);
-    const { resolve } = await import('node:path');
-    const stateDir = str(o.stateDir);
-    const tokenTtl = str(o.tokenTtl);
-    const { parseDuration } = await import('./parse.js');
+    const common = await commonOptions(o);
+    if (o.detach) return detach(common.home, 'standalone');
     const { runStandalone } = await import('../actors/admin/standalone.js');
-    const { info, stopped } = await runStandalone({
-      home,
-      gpus: str(o.gpus),
-      stateDir: stateDir === undefined ? undefined : resolve(stateDir),
-      natsUrl: str(o.nats),
-      hostJobs: o.hostJobs !== false,
-      cluster: str(o.cluster),
-      tokenTtlMs: tokenTtl === undefined ? undefined : parseDuration(tokenTtl, '--token-ttl'),
-    });
+    const { info, stopped } = await runStandalone({ ...common, gpus: str(o.gpus) });
     printInfo(info, 'Crane standalone is ready');
     await stopped;
   });
 
+clusterOptions(
+  cli.command('pseudocluster', 'Run the gateway, the cluster manager and N node managers as separate processes'),
+)
+  .option('--nodes <n>', 'Number of node managers (node-1 ... node-N)', { default: 2 })
+  .option('--gpus-per-node <g>', 'GPUs each node declares (indices 0..G-1)', { default: 2 })
+  .example('  $ craneadm pseudocluster --nodes 3 --gpus-per-node 2 --detach')
+  .action(async (o: Opts) => {
+    const count = (v: unknown, flag: string, min: number) => {
+      const n = Number(str(v));
+      if (!Number.isInteger(n) || n < min || n > 64) throw new Error(`invalid ${flag} '${str(v)}': expected a whole number ${min}-64`);
+      return n;
+    };
+    const nodes = count(o.nodes, '--nodes', 1);
+    const gpusPerNode = count(o.gpusPerNode, '--gpus-per-node', 0);
+    const common = await commonOptions(o);
+    if (o.detach) return detach(common.home, 'pseudocluster');
+    const { runPseudocluster } = await import('../actors/admin/pseudocluster.js');
+    const { info, stopped } = await runPseudocluster({ ...common, nodes, gpusPerNode });
+    printInfo(info, 'Crane pseudocluster is ready');
+    await stopped;
+  });
+
 /** Starts this same command in the background (without --detach) and waits until it answers. */
-async function detach(home: string): Promise<void> {
+async function detach(home: string, mode: string): Promise<void> {
   const fs = await import('node:fs');
   const { join } = await import('node:path');
   const { spawn } = await import('node:child_process');
   const adm = localSockets().adm;
   const client = new Client({ socketPath: adm, address: adm });
   const running = await getStatus(client, 2000).catch(() => undefined);
-  if (running) return printInfo(running, 'Crane standalone is already running');
+  if (running) return printInfo(running, `Crane ${running.mode} is already running`);
 
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
-  const logPath = join(home, 'standalone.log');
+  const logPath = join(home, `${mode}.log`);
   const offset = fs.existsSync(logPath) ? fs.statSync(logPath).size : 0;
   const fd = fs.openSync(logPath, 'a', 0o600);
   const args = process.argv.slice(2).filter((a) => a !== '--detach' && !a.startsWith('--detach='));
@@ -197,18 +233,18 @@ async function detach(home: string): Promise<void> {
   child.on('error', (e) => (exit = e.message));
   child.unref();
 
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (exit !== undefined) {
       const log = fs.readFileSync(logPath).subarray(offset).toString('utf8').trimEnd().split('\n').slice(-20);
       if (log.join('').trim()) warn(log.join('\n'));
-      throw new ExitError(1, `crane standalone exited (${exit}) before it was ready; log: ${logPath}`);
+      throw new ExitError(1, `the cluster exited (${exit}) before it was ready; log: ${logPath}`);
     }
     const s = await getStatus(client, 1000).catch(() => undefined);
-    if (s) return printInfo(s, 'Crane standalone is ready');
+    if (s) return printInfo(s, `Crane ${s.mode} is ready`);
     await sleep(50);
   }
-  throw new Error(`crane standalone (pid ${child.pid}) did not answer within 30 s; log: ${logPath}`);
+  throw new Error(`the cluster (pid ${child.pid}) did not answer within 60 s; log: ${logPath}`);
 }
 
 // ---- endpoint ---------------------------------------------------------------------------------

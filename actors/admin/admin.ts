@@ -3,6 +3,7 @@ import type { BridgeRequest, Route } from '../../bus/bridge.js';
 import { CraneError } from '../../bus/errors.js';
 import { subjects, type Subjects } from '../../bus/subjects.js';
 import type { NodeInfo, UserInfo } from '../protocol.js';
+import type { ProcessInfo } from './process-supervisor.js';
 import { generatePassword, hashPassword } from '../gateway/password.js';
 
 export interface ClusterInfo {
@@ -14,6 +15,8 @@ export interface ClusterInfo {
   sockets: { cli: string; adm: string };
   startedAt: string;
   version: string;
+  /** pseudocluster: the component processes. */
+  processes?: ProcessInfo[];
 }
 
 export interface AdminOptions {

@@ -145,6 +145,15 @@ class ClusterManager implements Actor {
 
   private registerNode(reg: RegisterNode, ctx: ActorContext) {
     const prev = this.s.nodes.get(reg.name);
+    // A node manager that registers again without a container we think runs there lost it (its
+    // process died and the new one reaped what was left): that job ends now, not never.
+    const reported = new Set(reg.running ?? []);
+    for (const r of this.s.jobs.values()) {
+      const am = r.view.am;
+      if (r.view.state === 'RUNNING' && am?.node === reg.name && !reported.has(am.container)) {
+        this.finish(r, 'ERROR', ctx, { reason: `node ${reg.name} restarted and its container was lost` });
+      }
+    }
     const owners = new Map<number, string>();
     // GPUs still held by jobs running there stay taken: never hand out a GPU twice.
     for (const r of this.s.jobs.values()) {
@@ -174,7 +183,8 @@ class ClusterManager implements Actor {
   }
 
   private nodeInfos(): NodeInfo[] {
-    return [...this.s.nodes.values()].map((n) => ({
+    const byName = [...this.s.nodes.values()].sort((a, b) => a.reg.name.localeCompare(b.reg.name, 'en', { numeric: true }));
+    return byName.map((n) => ({
       name: n.reg.name,
       gpus: n.reg.gpus,
       free: [...n.free].sort((a, b) => a - b),

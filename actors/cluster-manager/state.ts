@@ -38,6 +38,13 @@ export class ClusterState {
   queue: string[] = [];
   seq = 0;
 
+  /** A fresh state with the administrator `root` (password hash from CRANE_HOME's root-password). */
+  static withRoot(rootHash: string): ClusterState {
+    const s = new ClusterState();
+    s.users.set('root', { id: '00000000-0000-0000-0000-000000000000', username: 'root', isAdmin: true, hash: rootHash });
+    return s;
+  }
+
   userJobs(user: UserInfo): Iterable<JobView> {
     const all = [...this.jobs.values()].map((r) => r.view);
     return user.isAdmin ? all : all.filter((j) => j.user === user.username);

@@ -121,7 +121,7 @@ test.serial('craneadm status shows mode, bus, sockets and the node; craneadm sto
   t.regex(s.stdout, /^mode: +standalone$/m);
   t.regex(s.stdout, /^bus: +nats:\/\/127\.0\.0\.1:\d+$/m);
   t.regex(s.stdout, /^cli socket: .*crane-cli\.sock$/m);
-  t.regex(s.stdout, /\n\S+ +0,1,2,3 +0,1,2,3 +READY/);
+  t.regex(s.stdout, /\n\S+ +\d+ +0,1,2,3 +0,1,2,3 +4\/4 +READY/);
 
   t.is((await c.craneadm(['stop'])).stdout.trim(), 'stopped');
   const after = await c.crane(['job', 'list']);
