@@ -154,7 +154,8 @@ function clusterOptions(cmd: Command): Command {
     .option('--nats <url>', 'Use this NATS server instead of starting one')
     .option('--no-host-jobs', 'Refuse jobs that run as host processes (image "host")')
     .option('--cluster <name>', 'Cluster name (bus subject prefix)', { default: 'local' })
-    .option('--token-ttl <duration>', 'How long a sign-in lasts: 30s, 10m, 2h, 1d (default 30d)');
+    .option('--token-ttl <duration>', 'How long a sign-in lasts: 30s, 10m, 2h, 1d (default 30d)')
+    .option('--node-timeout <duration>', 'A node silent this long is lost and its jobs requeued (default 5s)');
 }
 
 async function commonOptions(o: Opts) {
@@ -162,6 +163,7 @@ async function commonOptions(o: Opts) {
   const { parseDuration } = await import('./parse.js');
   const stateDir = str(o.stateDir);
   const tokenTtl = str(o.tokenTtl);
+  const nodeTimeout = str(o.nodeTimeout);
   return {
     home: craneHome(),
     stateDir: stateDir === undefined ? undefined : resolve(stateDir),
@@ -169,6 +171,7 @@ async function commonOptions(o: Opts) {
     hostJobs: o.hostJobs !== false,
     cluster: str(o.cluster),
     tokenTtlMs: tokenTtl === undefined ? undefined : parseDuration(tokenTtl, '--token-ttl'),
+    nodeTimeoutMs: nodeTimeout === undefined ? undefined : parseDuration(nodeTimeout, '--node-timeout'),
   };
 }
 

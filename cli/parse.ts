@@ -76,14 +76,14 @@ export function parseShmSize(s: string): number {
   return bytes;
 }
 
-const DURATION_UNITS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 };
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 };
 const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 /** A duration such as 30s, 10m, 2h, 1d or 1h30m in ms; undefined when `s` is not one. */
 function durationMs(s: string): number | undefined {
-  if (!/^(\d+[smhd])+$/.test(s)) return undefined;
+  if (!/^(\d+(ms|[smhd]))+$/.test(s)) return undefined;
   let ms = 0;
-  for (const [, n, u] of s.matchAll(/(\d+)([smhd])/g)) ms += Number(n) * DURATION_UNITS[u!]!;
+  for (const [, n, u] of s.matchAll(/(\d+)(ms|[smhd])/g)) ms += Number(n) * DURATION_UNITS[u!]!;
   return ms;
 }
 

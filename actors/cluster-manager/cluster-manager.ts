@@ -18,19 +18,27 @@ import {
 } from '../protocol.js';
 import { isTerminal, transition } from './job-states.js';
 import { matches, resolveOne, type JobFilter } from './job-match.js';
+import { defaultJobName } from './job-names.js';
 import { neverFits, scheduleFifo, type NodeCapacity, type Placement } from './scheduler.js';
 import { ClusterState, type JobRecord } from './state.js';
 
 export interface ClusterManagerOptions {
   cluster: string;
   state: ClusterState;
-  /** A node with no heartbeat for this long is LOST (its running jobs fail). */
+  /** A node with no heartbeat for this long is LOST (its running jobs are requeued). */
   nodeTimeoutMs?: number;
   /** Grace period between SIGTERM and SIGKILL on kill. */
   killGraceMs?: number;
 }
 
 type Scoped<T = object> = T & { user: UserInfo };
+
+/**
+ * Node-loss policy: a job whose container was lost with its node (no heartbeat, or the node
+ * manager restarted without it) goes back to the head of the queue; after this many losses it
+ * ends ERROR instead, so a job that brings nodes down cannot loop forever.
+ */
+export const MAX_REQUEUES = 3;
 
 /** The cluster manager: users, tokens, nodes and jobs; the queue and the scheduler. */
 class ClusterManager implements Actor {
@@ -64,7 +72,7 @@ class ClusterManager implements Actor {
     const b = msg.body;
     switch (msg.type) {
       case 'heartbeat':
-        return this.s.heartbeat(b as Heartbeat, Date.now());
+        return this.heartbeat(b as Heartbeat, ctx);
       case 'tick':
         return this.checkNodes(ctx);
       case 'user.add':
@@ -143,16 +151,35 @@ class ClusterManager implements Actor {
 
   // --- nodes --------------------------------------------------------------------------------
 
+  private heartbeat(hb: Heartbeat, ctx: ActorContext): void {
+    const n = this.s.nodes.get(hb.name);
+    if (n?.state === 'READY') {
+      n.lastHeartbeat = Date.now();
+      return;
+    }
+    // A node we lost (or never knew: the cluster manager restarted) is alive after all: it must
+    // register again, which settles what it still runs before its GPUs are given out.
+    ctx.tell(this.sub.node(hb.name, 'register'), 'register', {});
+  }
+
   private registerNode(reg: RegisterNode, ctx: ActorContext) {
     const prev = this.s.nodes.get(reg.name);
-    // A node manager that registers again without a container we think runs there lost it (its
-    // process died and the new one reaped what was left): that job ends now, not never.
     const reported = new Set(reg.running ?? []);
+    const ours = new Set<string>();
     for (const r of this.s.jobs.values()) {
       const am = r.view.am;
-      if (r.view.state === 'RUNNING' && am?.node === reg.name && !reported.has(am.container)) {
-        this.finish(r, 'ERROR', ctx, { reason: `node ${reg.name} restarted and its container was lost` });
-      }
+      if (r.view.state !== 'RUNNING' || am?.node !== reg.name) continue;
+      // Its process died and the new one reaped what was left: the job lost its container.
+      if (!reported.has(am.container)) this.lose(r, `node ${reg.name} restarted without its container`, ctx);
+      else ours.add(am.container);
+    }
+    // Containers the node still runs for jobs we already requeued or ended hold GPUs we may have
+    // given out again: the node kills them and registers again before it counts as READY.
+    const stale = [...reported].filter((c) => !ours.has(c));
+    if (stale.length) {
+      ctx.log.warn({ node: reg.name, stale }, 'node runs containers of requeued or ended jobs: it must kill them first');
+      this.schedule(ctx);
+      return { ok: false, kill: stale };
     }
     const owners = new Map<number, string>();
     // GPUs still held by jobs running there stay taken: never hand out a GPU twice.
@@ -172,14 +199,30 @@ class ClusterManager implements Actor {
     for (const [name, n] of this.s.nodes) {
       if (n.state === 'READY' && now - n.lastHeartbeat > this.nodeTimeoutMs) {
         n.state = 'LOST';
-        ctx.log.warn({ node: name }, 'node lost: no heartbeat');
+        ctx.log.warn({ node: name, timeoutMs: this.nodeTimeoutMs }, 'node lost: no heartbeat');
         for (const r of this.s.jobs.values()) {
-          if (r.view.state === 'RUNNING' && r.view.acquired[name]) {
-            this.finish(r, 'ERROR', ctx, { reason: `node ${name} was lost` });
-          }
+          if (r.view.state === 'RUNNING' && r.view.acquired[name]) this.lose(r, `node ${name} was lost`, ctx);
         }
       }
     }
+    this.schedule(ctx);
+  }
+
+  /** A running job lost its container with a node: requeue it (MAX_REQUEUES), else it ends ERROR. */
+  private lose(r: JobRecord, reason: string, ctx: ActorContext): void {
+    const v = r.view;
+    if (r.killing || (r.requeues ?? 0) >= MAX_REQUEUES) {
+      this.finish(r, 'ERROR', ctx, { reason: r.killing ? 'killed' : `${reason} (requeued ${MAX_REQUEUES} times already)` });
+      return;
+    }
+    r.requeues = (r.requeues ?? 0) + 1;
+    this.release(v);
+    transition(v, 'QUEUED', new Date(), `${reason}: requeued`);
+    v.acquired = {};
+    delete v.am;
+    this.s.queue.unshift(v.id);
+    ctx.log.warn({ job: v.id, reason, requeues: r.requeues }, 'job requeued');
+    this.publishState(v, ctx);
   }
 
   private nodeInfos(): NodeInfo[] {
@@ -230,7 +273,7 @@ class ClusterManager implements Actor {
     const why = neverFits({ resources: spec.resources, image: spec.am.image }, this.capacities());
     if (why) throw new CraneError('invalid', `job can never run here: ${why}`);
     const id = randomUUID();
-    const name = spec.name ?? `${spec.am.image.replace(/^.*\//, '').replace(/[^A-Za-z0-9_.-]/g, '-')}-${id.slice(0, 6)}`;
+    const name = spec.name ?? defaultJobName(spec.am.image, id, (n) => this.s.names.has(`${user.username}/${n}`));
     const key = `${user.username}/${name}`;
     const clash = this.s.names.get(key);
     if (clash) {
@@ -353,6 +396,19 @@ class ClusterManager implements Actor {
     if (v.state === 'QUEUED') this.s.queue = this.s.queue.filter((id) => id !== v.id);
     transition(v, state, new Date(), o.reason);
     if (o.exitCode !== undefined) v.exitCode = o.exitCode;
+    this.release(v);
+    this.publishState(v, ctx);
+    for (const w of this.waiters.get(v.id) ?? []) w.end(v);
+    this.waiters.delete(v.id);
+    const deferred = this.pending.get(v.id) ?? [];
+    this.pending.delete(v.id);
+    if (r.removeWhenDone) this.forget(r, ctx);
+    for (const m of deferred) ctx.respond(m, m.type === 'job.rm' ? { id: v.id } : { id: v.id, state: v.state });
+    this.schedule(ctx);
+  }
+
+  /** Gives the job's GPUs back to their nodes. */
+  private release(v: JobView): void {
     for (const [node, gpus] of Object.entries(v.acquired)) {
       const n = this.s.nodes.get(node);
       if (!n) continue;
@@ -363,14 +419,6 @@ class ClusterManager implements Actor {
         }
       }
     }
-    this.publishState(v, ctx);
-    for (const w of this.waiters.get(v.id) ?? []) w.end(v);
-    this.waiters.delete(v.id);
-    const deferred = this.pending.get(v.id) ?? [];
-    this.pending.delete(v.id);
-    if (r.removeWhenDone) this.forget(r, ctx);
-    for (const m of deferred) ctx.respond(m, m.type === 'job.rm' ? { id: v.id } : { id: v.id, state: v.state });
-    this.schedule(ctx);
   }
 
   private publishState(v: JobView, ctx: ActorContext) {
@@ -402,7 +450,8 @@ class ClusterManager implements Actor {
         n.owners.set(g, v.id);
       }
     }
-    const container = `${v.id.slice(0, 8)}-am`;
+    // One name per run: a late exit from a run lost with its node cannot end the next run.
+    const container = `${v.id.slice(0, 8)}-am${r.requeues ? `-${r.requeues + 1}` : ''}`;
     v.acquired = p.grant;
     v.am = { node: p.am.node, gpus: p.am.gpus, container };
     transition(v, 'RUNNING', new Date());

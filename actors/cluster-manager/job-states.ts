@@ -23,5 +23,7 @@ export function transition(job: JobView, to: JobState, at: Date, reason?: string
   }
   job.state = to;
   job.history.push(reason ? { state: to, at: at.toISOString(), reason } : { state: to, at: at.toISOString() });
+  // The reason always describes the current state: a job running again has none.
   if (reason) job.reason = reason;
+  else delete job.reason;
 }

@@ -1,4 +1,4 @@
-import type { Heartbeat, JobView, RegisterNode, UserInfo } from '../protocol.js';
+import type { JobView, RegisterNode, UserInfo } from '../protocol.js';
 
 export interface UserRecord extends UserInfo {
   /** scrypt hash (actors/gateway/password.ts); never leaves the cluster manager except to a gateway. */
@@ -21,6 +21,8 @@ export interface JobRecord {
   killing?: boolean;
   /** Remove once terminal (rm --force of a running job). */
   removeWhenDone?: boolean;
+  /** Times it went back to the queue after losing its node. */
+  requeues?: number;
 }
 
 /**
@@ -48,10 +50,5 @@ export class ClusterState {
   userJobs(user: UserInfo): Iterable<JobView> {
     const all = [...this.jobs.values()].map((r) => r.view);
     return user.isAdmin ? all : all.filter((j) => j.user === user.username);
-  }
-
-  heartbeat(hb: Heartbeat, now: number): void {
-    const n = this.nodes.get(hb.name);
-    if (n) n.lastHeartbeat = now;
   }
 }

@@ -62,6 +62,7 @@ export function nodeManagerSpec(opts: NodeManagerOptions): ActorSpec {
 class NodeManager implements Actor {
   private readonly sub: ReturnType<typeof subjects>;
   private heartbeat?: NodeJS.Timeout;
+  private registering?: Promise<void>;
   private stopped = false;
 
   constructor(
@@ -72,7 +73,14 @@ class NodeManager implements Actor {
   }
 
   preStart(ctx: ActorContext): void {
-    void this.register(ctx);
+    this.reregister(ctx);
+  }
+
+  /** (Re)registers unless a registration is already under way; heartbeats stop meanwhile. */
+  private reregister(ctx: ActorContext): void {
+    if (this.registering) return;
+    clearInterval(this.heartbeat);
+    this.registering = this.register(ctx).finally(() => (this.registering = undefined));
   }
 
   async postStop(ctx: ActorContext): Promise<void> {
@@ -95,6 +103,11 @@ class NodeManager implements Actor {
           return this.kill(msg.body as KillRequest, ctx);
         case 'image':
           return await this.image(msg.body);
+        case 'register':
+          // The cluster manager had lost this node (or restarted): tell it what runs here again.
+          ctx.log.warn('the cluster manager asks this node to register again');
+          this.reregister(ctx);
+          return { ok: true };
         default:
           throw new CraneError('invalid', `node manager has no verb '${verb}'`);
       }
@@ -209,8 +222,12 @@ class NodeManager implements Actor {
         running: this.running(),
       };
       try {
-        await ctx.ask(this.sub.cm('node.register'), 'node.register', body, { timeout: 2_000 });
+        const reply = await ctx.ask<{ ok: boolean; kill?: string[] }>(this.sub.cm('node.register'), 'node.register', body, { timeout: 2_000 });
         if (this.stopped) return;
+        if (!reply.ok) {
+          await this.killStale(reply.kill ?? [], ctx);
+          continue;
+        }
         ctx.log.info({ gpus: this.opts.gpus, docker: body.docker, hostJobs: body.hostJobs }, 'registered with the cluster manager');
         this.startHeartbeat(ctx);
         return;
@@ -222,6 +239,17 @@ class NodeManager implements Actor {
       await sleep(delay);
       delay = Math.min(delay * 2, 5_000);
     }
+  }
+
+  /** Kills (SIGKILL) containers the cluster manager gave up on, and waits until they are gone. */
+  private async killStale(containers: string[], ctx: ActorContext): Promise<void> {
+    ctx.log.warn({ containers }, 'killing containers of jobs the cluster manager requeued or ended');
+    const running = containers.flatMap((id) => {
+      const r = this.state.containers.get(id);
+      return r ? [{ id, r }] : [];
+    });
+    await Promise.allSettled(running.map(({ id, r }) => r.runtime.kill(id, true, 0)));
+    await Promise.race([Promise.allSettled(running.map(({ r }) => r.done)), sleep(STOP_WAIT_MS)]);
   }
 
   private startHeartbeat(ctx: ActorContext): void {

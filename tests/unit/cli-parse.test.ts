@@ -1,5 +1,5 @@
 import test from 'ava';
-import { parseEnv, parseEnvs, parseMount, parsePort, parseResource, parseShmSize, parseSince } from '../../cli/parse.js';
+import { parseEnv, parseEnvs, parseMount, parsePort, parseResource, parseShmSize, parseSince, parseDuration } from '../../cli/parse.js';
 
 const resources: Array<[string, [number, number, number]]> = [
   ['1', [1, 1, 1]],
@@ -116,5 +116,14 @@ test('parseSince: local dates and times', (t) => {
 test('parseSince rejects garbage and out-of-range fields', (t) => {
   for (const s of ['yesterday', '10', '10x', '', '2024-13-01', '2024-02-30', '2024-05-01T25:00', '2024-5-1', 'm']) {
     t.throws(() => parseSince(s, NOW), { message: /^invalid --since '.*': expected a date\/time/ });
+  }
+});
+
+test('parseDuration: units from ms to days, combined; garbage refused naming the option', (t) => {
+  t.is(parseDuration('1500ms', '--node-timeout'), 1500);
+  t.is(parseDuration('1m30s', '--token-ttl'), 90_000);
+  t.is(parseDuration('2d', '--token-ttl'), 172_800_000);
+  for (const s of ['', '0s', '10', 'ms', '1.5s', '-1s']) {
+    t.throws(() => parseDuration(s, '--node-timeout'), { message: /^invalid --node-timeout '.*': expected a duration/ });
   }
 });

@@ -1,0 +1,149 @@
+/**
+ * `just bench`: runs every benchmark in turn, each in its own child process (so one does not
+ * disturb the next), echoes its lines, and ends with a summary table: figure, target, baseline
+ * measured in the same run, ratio, pass/miss. Exit code 1 only if a benchmark failed to run; a
+ * missed target is a figure, not a failure.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { DIST, fmt, nowMs } from './lib.js';
+
+const BENCHES = ['ask-vs-raw', 'job-list', 'throughput', 'gang', 'rss'] as const;
+type R = Record<string, any>;
+
+function runBench(name: string): Promise<{ result?: R; code: number; ms: number }> {
+  return new Promise((res) => {
+    const t0 = nowMs();
+    const child = spawn(process.execPath, [join(DIST, 'bench', `${name}.js`)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, CRANE_LOG_LEVEL: process.env.CRANE_LOG_LEVEL ?? 'silent' },
+    });
+    let result: R | undefined;
+    let buf = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      buf += d;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (line.startsWith('RESULT ')) result = JSON.parse(line.slice(7));
+        else console.log(line);
+      }
+    });
+    child.on('close', (code) => res({ result, code: code ?? 1, ms: nowMs() - t0 }));
+  });
+}
+
+interface Row {
+  id: string;
+  figure: string;
+  value: string;
+  target: string;
+  baseline: string;
+  ratio: string;
+  verdict: string;
+}
+
+function rows(name: string, r: R): Row[] {
+  const pass = (ok: boolean) => (ok ? 'pass' : 'MISS');
+  switch (name) {
+    case 'ask-vs-raw':
+      return [
+        {
+          id: 'a',
+          figure: 'actor ask round trip (p50)',
+          value: `${fmt(r.actorP50Us)} µs`,
+          target: '≤ 1.30× raw',
+          baseline: `raw NATS req/reply + msgpack ${fmt(r.rawP50Us)} µs`,
+          ratio: `${r.ratioP50.toFixed(2)}×`,
+          verdict: pass(r.ratioP50 <= 1.3),
+        },
+      ];
+    case 'job-list':
+      return [
+        {
+          id: 'b',
+          figure: `crane job list -a, ${fmt(r.jobs)} jobs (median)`,
+          value: `${fmt(r.listAllMs)} ms`,
+          target: `≤ ${r.target} ms`,
+          baseline: `node -e 0 ${fmt(r.nodeMs)} ms`,
+          ratio: `${(r.listAllMs / r.nodeMs).toFixed(2)}×`,
+          verdict: pass(r.listAllMs <= r.target),
+        },
+      ];
+    case 'throughput':
+      return [
+        {
+          id: 'c',
+          figure: `${r.jobs} host jobs \`true\`, submit → all DONE`,
+          value: `${fmt(r.rate, 1)} jobs/s`,
+          target: `≥ ${r.target} jobs/s`,
+          baseline: `bare sh -c true spawns ${fmt(r.baseRate)}/s`,
+          ratio: `${(r.rate / r.baseRate).toFixed(2)}×`,
+          verdict: pass(r.rate >= r.target),
+        },
+      ];
+    case 'gang':
+      return [
+        {
+          id: 'd',
+          figure: `${r.jobs} jobs × ${r.perJob} GPUs sleep 1 on ${r.gpus} GPUs, makespan`,
+          value: `${fmt(r.makespanMs / 1000, 2)} s`,
+          target: `≤ ${fmt(r.target / 1000, 1)} s`,
+          baseline: `ideal ${fmt(r.idealMs / 1000)} s (bare spawns ${fmt(r.baseMs / 1000, 2)} s)`,
+          ratio: `${(r.makespanMs / r.idealMs).toFixed(2)}×`,
+          verdict: pass(r.makespanMs <= r.target),
+        },
+      ];
+    case 'rss':
+      return [
+        {
+          id: 'e',
+          figure: 'RSS idle standalone (node + nats-server)',
+          value: `${fmt(r.idleSumKiB / 1024, 1)} MiB`,
+          target: '—',
+          baseline: `bare node ${fmt(r.baseKiB / 1024, 1)} MiB`,
+          ratio: `${(r.idleSumKiB / r.baseKiB).toFixed(2)}×`,
+          verdict: 'n/a',
+        },
+        {
+          id: 'e',
+          figure: `RSS with ${fmt(r.jobs)} finished jobs`,
+          value: `${fmt(r.loadedSumKiB / 1024, 1)} MiB`,
+          target: '—',
+          baseline: `bare node ${fmt(r.baseKiB / 1024, 1)} MiB`,
+          ratio: `${(r.loadedSumKiB / r.baseKiB).toFixed(2)}×`,
+          verdict: 'n/a',
+        },
+      ];
+    default:
+      return [];
+  }
+}
+
+const t0 = nowMs();
+const table: Row[] = [];
+let failed = 0;
+for (const name of BENCHES) {
+  console.log(`\n=== ${name} ===`);
+  const r = await runBench(name);
+  if (r.code !== 0 || !r.result) {
+    failed++;
+    console.log(`${name}: FAILED (exit ${r.code})`);
+    table.push({ id: '?', figure: name, value: 'failed', target: '', baseline: '', ratio: '', verdict: 'FAIL' });
+    continue;
+  }
+  console.log(`(${name}: ${fmt(r.ms / 1000, 1)} s)`);
+  table.push(...rows(name, r.result));
+}
+
+const head: Row = { id: '', figure: 'figure', value: 'value', target: 'target', baseline: 'baseline (same run)', ratio: 'ratio', verdict: 'verdict' };
+const cols = Object.keys(head) as (keyof Row)[];
+const width = Object.fromEntries(cols.map((k) => [k, Math.max(...[head, ...table].map((r) => [...r[k]].length))])) as Record<keyof Row, number>;
+const line = (r: Row) => cols.map((k) => r[k] + ' '.repeat(width[k] - [...r[k]].length)).join('  ').trimEnd();
+console.log(`\n=== summary (${fmt((nowMs() - t0) / 1000, 0)} s, node ${process.version}, ${(await import('node:os')).cpus().length} cores) ===`);
+console.log(line(head));
+console.log(cols.map((k) => '-'.repeat(width[k])).join('  '));
+for (const r of table) console.log(line(r));
+console.log('ratio = value ÷ baseline (d: ÷ the ideal 25 s); every baseline was measured in this run, on this machine');
+process.exit(failed ? 1 : 0);
