@@ -38,6 +38,10 @@ image:
 standalone gpus="4":
     node dist/cli/craneadm.js standalone --detach --gpus {{gpus}}
 
+# Start a pseudocluster (separate processes) with NODES node managers of GPUS GPUs each
+pseudocluster nodes="3" gpus="2":
+    node dist/cli/craneadm.js pseudocluster --detach --nodes {{nodes}} --gpus-per-node {{gpus}}
+
 # Print the benchmark figures
 bench: build
     CRANE_LOG_LEVEL=silent node dist/bench/run-all.js
