@@ -197,7 +197,7 @@ clusterOptions(
   .action(async (o: Opts) => {
     const count = (v: unknown, flag: string, min: number) => {
       const n = Number(str(v));
-      if (!Number.isInteger(n) || n < min || n > 64) throw new Error(`invalid ${flag} '${str(v)}': expected a whole number ${min}-64`);
+      if (!Number.isInteger(n) || n < min || n > 1000) throw new Error(`invalid ${flag} '${str(v)}': expected a whole number ${min}-1000`);
       return n;
     };
     const nodes = count(o.nodes, '--nodes', 1);
