@@ -10,7 +10,8 @@ import { rootLogger } from '../../bus/logger.js';
 import { subjects } from '../../bus/subjects.js';
 import { clusterManagerSpec } from '../cluster-manager/cluster-manager.js';
 import { logStoreSpec } from '../cluster-manager/log-store.js';
-import { ClusterState } from '../cluster-manager/state.js';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { loadClusterState } from '../cluster-manager/store.js';
 import { gatewaySpecs } from '../gateway/gateway.js';
 import { DockerRuntime } from '../node-manager/docker-runtime.js';
 import { nodeManagerSpec } from '../node-manager/node-manager.js';
@@ -21,13 +22,13 @@ export type ComponentSpec = { busUrl: string; cluster: string } & (
   | { role: 'node'; name: string; gpus: number[]; hostJobs: boolean; stateDir: string }
 );
 
-async function specsFor(c: ComponentSpec): Promise<ActorSpec[]> {
+async function specsFor(c: ComponentSpec, nc: NatsConnection): Promise<ActorSpec[]> {
   switch (c.role) {
     case 'cluster-manager': {
       const rootHash = process.env.CRANE_ROOT_HASH;
       if (!rootHash) throw new Error('CRANE_ROOT_HASH is not set');
-      const state = ClusterState.withRoot(rootHash);
-      return [clusterManagerSpec({ cluster: c.cluster, state, nodeTimeoutMs: c.nodeTimeoutMs, killGraceMs: c.killGraceMs }), logStoreSpec({ cluster: c.cluster })];
+      const state = await loadClusterState(nc, c.cluster, rootHash);
+      return [clusterManagerSpec({ cluster: c.cluster, state, nodeTimeoutMs: c.nodeTimeoutMs, killGraceMs: c.killGraceMs }), logStoreSpec({ cluster: c.cluster, persist: { nc } })];
     }
     case 'gateway':
       return gatewaySpecs({ cluster: c.cluster, tokenTtlMs: c.tokenTtlMs });
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
   const log = rootLogger().child({ actor: `process.${name}` });
   const nc = await connectBus(c.busUrl, `crane-${name}`, subjects(c.cluster).inbox);
   const system = new ActorSystem(nc, name);
-  for (const spec of await specsFor(c)) await system.spawn(spec);
+  for (const spec of await specsFor(c, nc)) await system.spawn(spec);
   log.info({ pid: process.pid }, 'component running');
   const stop = async () => {
     log.info('stopping');

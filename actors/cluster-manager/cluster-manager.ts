@@ -68,7 +68,25 @@ class ClusterManager implements Actor {
     for (const ws of this.waiters.values()) for (const w of ws) w.close();
   }
 
+  /** Handles a message; what it changed is written to the store before the reply goes out. */
   receive(msg: Envelope, ctx: ActorContext): unknown {
+    const store = this.s.store;
+    if (!store) return this.handle(msg, ctx);
+    let out: unknown;
+    let failure: unknown;
+    try {
+      out = this.handle(msg, ctx);
+    } catch (err) {
+      failure = err;
+    }
+    const settle = () => {
+      if (failure) throw failure;
+      return out;
+    };
+    return store.dirty ? store.flush().then(settle) : settle();
+  }
+
+  private handle(msg: Envelope, ctx: ActorContext): unknown {
     const b = msg.body;
     switch (msg.type) {
       case 'heartbeat':
@@ -87,13 +105,15 @@ class ClusterManager implements Actor {
       case 'user.rm':
         return this.removeUser(b.username);
       case 'token.issue':
-        this.s.tokens.set(b.token, { username: b.username, expiresAt: b.expiresAt });
+        this.s.saveToken(b.token, { username: b.username, expiresAt: b.expiresAt });
         return { ok: true };
       case 'token.check':
         return this.checkToken(b.token);
-      case 'token.revoke':
-        this.s.tokens.delete(b.token);
+      case 'token.revoke': {
+        const t = this.s.findToken(b.token);
+        if (t) this.s.dropToken(t.key);
         return { ok: true };
+      }
       case 'node.register':
         return this.registerNode(b as RegisterNode, ctx);
       case 'nodes':
@@ -127,23 +147,24 @@ class ClusterManager implements Actor {
     }
     if (this.s.users.has(b.username)) throw new CraneError('conflict', `user ${b.username} already exists`);
     const u = { id: randomUUID(), username: b.username, isAdmin: !!b.isAdmin, hash: b.hash };
-    this.s.users.set(u.username, u);
+    this.s.saveUser(u);
     return { id: u.id, username: u.username, isAdmin: u.isAdmin };
   }
 
   private removeUser(username: string) {
     if (username === 'root') throw new CraneError('forbidden', 'the root user cannot be removed');
-    if (!this.s.users.delete(username)) throw new CraneError('not-found', `no user ${username}`);
-    for (const [t, v] of this.s.tokens) if (v.username === username) this.s.tokens.delete(t);
+    if (!this.s.users.has(username)) throw new CraneError('not-found', `no user ${username}`);
+    this.s.dropUser(username);
+    for (const [key, v] of this.s.tokens) if (v.username === username) this.s.dropToken(key);
     return { ok: true };
   }
 
   private checkToken(token: string): UserInfo & { expiresAt: number } {
-    const t = this.s.tokens.get(token);
+    const t = this.s.findToken(token);
     const u = t && this.s.users.get(t.username);
     if (!t || !u) throw new CraneError('unauthenticated', 'invalid token: sign in again with crane user signin');
     if (t.expiresAt < Date.now()) {
-      this.s.tokens.delete(token);
+      this.s.dropToken(t.key);
       throw new CraneError('unauthenticated', 'token expired: sign in again with crane user signin');
     }
     return { id: u.id, username: u.username, isAdmin: u.isAdmin, expiresAt: t.expiresAt };
@@ -153,7 +174,7 @@ class ClusterManager implements Actor {
 
   private heartbeat(hb: Heartbeat, ctx: ActorContext): void {
     const n = this.s.nodes.get(hb.name);
-    if (n?.state === 'READY') {
+    if (n?.state === 'READY' && n.confirmed) {
       n.lastHeartbeat = Date.now();
       return;
     }
@@ -188,7 +209,8 @@ class ClusterManager implements Actor {
       for (const g of r.view.acquired[reg.name] ?? []) owners.set(g, r.view.id);
     }
     const free = new Set(reg.gpus.filter((g) => !owners.has(g)));
-    this.s.nodes.set(reg.name, { reg, free, owners, lastHeartbeat: Date.now(), state: 'READY' });
+    this.s.nodes.set(reg.name, { reg, free, owners, lastHeartbeat: Date.now(), state: 'READY', confirmed: true });
+    this.s.saveNode(reg);
     ctx.log.info({ node: reg.name, gpus: reg.gpus, docker: reg.docker, again: !!prev }, 'node registered');
     this.schedule(ctx);
     return { ok: true };
@@ -221,6 +243,7 @@ class ClusterManager implements Actor {
     v.acquired = {};
     delete v.am;
     this.s.queue.unshift(v.id);
+    this.s.saveJob(r);
     ctx.log.warn({ job: v.id, reason, requeues: r.requeues }, 'job requeued');
     this.publishState(v, ctx);
   }
@@ -250,7 +273,7 @@ class ClusterManager implements Actor {
   private capacities(): NodeCapacity[] {
     const out: NodeCapacity[] = [];
     for (const n of this.s.nodes.values()) {
-      if (n.state !== 'READY') continue;
+      if (n.state !== 'READY' || !n.confirmed) continue;
       out.push({
         name: n.reg.name,
         free: [...n.free].sort((a, b) => a - b),
@@ -291,7 +314,9 @@ class ClusterManager implements Actor {
       history: [{ state: 'QUEUED', at: now.toISOString() }],
       acquired: {},
     };
-    this.s.jobs.set(id, { view, seq: ++this.s.seq });
+    const record: JobRecord = { view, seq: ++this.s.seq };
+    this.s.jobs.set(id, record);
+    this.s.saveJob(record);
     this.s.names.set(key, id);
     this.s.queue.push(id);
     this.publishState(view, ctx);
@@ -319,6 +344,7 @@ class ClusterManager implements Actor {
     }
     this.deferUntilDone(v.id, msg);
     r.killing = true;
+    this.s.saveJob(r);
     this.killContainers(r, force, ctx);
     return DEFERRED;
   }
@@ -344,6 +370,7 @@ class ClusterManager implements Actor {
     }
     r.killing = true;
     r.removeWhenDone = true;
+    this.s.saveJob(r);
     this.deferUntilDone(v.id, msg);
     this.killContainers(r, true, ctx);
     return DEFERRED;
@@ -351,7 +378,7 @@ class ClusterManager implements Actor {
 
   private forget(r: JobRecord, ctx: ActorContext) {
     const v = r.view;
-    this.s.jobs.delete(v.id);
+    this.s.dropJob(v.id);
     this.s.names.delete(`${v.user}/${v.name}`);
     ctx.tell(this.sub.logstore('drop'), 'drop', { job: v.id });
     return { id: v.id };
@@ -397,6 +424,7 @@ class ClusterManager implements Actor {
     transition(v, state, new Date(), o.reason);
     if (o.exitCode !== undefined) v.exitCode = o.exitCode;
     this.release(v);
+    this.s.saveJob(r);
     this.publishState(v, ctx);
     for (const w of this.waiters.get(v.id) ?? []) w.end(v);
     this.waiters.delete(v.id);
@@ -455,6 +483,7 @@ class ClusterManager implements Actor {
     v.acquired = p.grant;
     v.am = { node: p.am.node, gpus: p.am.gpus, container };
     transition(v, 'RUNNING', new Date());
+    this.s.saveJob(r);
     this.publishState(v, ctx);
     const req: RunRequest = { job: v.id, container, jobName: v.name, user: v.user, config: v.spec.am, gpus: p.am.gpus, graceMs: this.graceMs };
     ctx.ask(this.sub.node(p.am.node, 'run'), 'run', req, { timeout: 60_000 }).catch((err: CraneError) => {

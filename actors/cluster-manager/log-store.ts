@@ -1,10 +1,18 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { Actor, ActorContext, ActorSpec, Envelope } from '../../bus/actor.js';
+import { decode } from '../../bus/codec.js';
 import type { StreamWriter } from '../../bus/stream.js';
 import { subjects } from '../../bus/subjects.js';
 import { TERMINAL_STATES, type JobState, type LogLine } from '../protocol.js';
 
 export interface LogStoreOptions {
   cluster: string;
+  /**
+   * Keep the lines in the JetStream stream `crane-<cluster>-logs` (bounded per container), and
+   * read them from it: a restarted log store replays the stream and has every line again.
+   */
+  persist?: { nc: NatsConnection; replicas?: number };
   /** Lines kept per job; older lines are dropped first. */
   maxLinesPerJob?: number;
   /** Bytes kept per job. */
@@ -42,10 +50,31 @@ class LogStore implements Actor {
   private readonly jobs = new Map<string, JobLog>();
   private readonly maxLines: number;
   private readonly maxBytes: number;
+  private consumer?: { stop(): void };
 
-  constructor(o: LogStoreOptions) {
+  constructor(private readonly o: LogStoreOptions) {
     this.maxLines = o.maxLinesPerJob ?? 10_000;
     this.maxBytes = o.maxBytesPerJob ?? 8 * 1024 * 1024;
+  }
+
+  async preStart(ctx: ActorContext): Promise<void> {
+    if (!this.o.persist) return;
+    const { nc, replicas } = this.o.persist;
+    const name = logStreamName(this.o.cluster);
+    const jsm = await jetstreamManager(nc);
+    const config = { name, subjects: [subjects(this.o.cluster).logAll], max_msgs_per_subject: this.maxLines, max_bytes: 1 << 30, num_replicas: replicas ?? 1 };
+    await jsm.streams.add(config).catch(() => jsm.streams.update(name, config));
+    // Every line arrives once, in order, from the stream (after a restart: all of them again).
+    // append() is synchronous, so taking lines here never interleaves with a message handler.
+    const msgs = await (await jetstream(nc).consumers.get(name)).consume();
+    this.consumer = msgs;
+    void (async () => {
+      for await (const m of msgs) this.append(m.subject.split('.')[3]!, decode<LogLine>(m.data));
+    })().catch((err) => ctx.log.error({ err: String(err) }, 'log stream consumer failed'));
+  }
+
+  postStop(): void {
+    this.consumer?.stop();
   }
 
   private entry(job: string): JobLog {
@@ -67,10 +96,16 @@ class LogStore implements Actor {
       case 'drop':
         this.end(msg.body.job);
         this.jobs.delete(msg.body.job);
+        if (this.o.persist) return this.purge(msg.body.job);
         return;
       case 'read':
         return this.read(msg, ctx);
     }
+  }
+
+  private async purge(job: string): Promise<void> {
+    const jsm = await jetstreamManager(this.o.persist!.nc);
+    await jsm.streams.purge(logStreamName(this.o.cluster), { filter: `${subjects(this.o.cluster).prefix}.log.${job}.>` });
   }
 
   private append(job: string, l: LogLine): void {
@@ -110,7 +145,10 @@ class LogStore implements Actor {
   }
 }
 
+export const logStreamName = (cluster: string) => `crane-${cluster}-logs`;
+
 export function logStoreSpec(o: LogStoreOptions): ActorSpec {
   const s = subjects(o.cluster);
-  return { name: 'log-store', subjects: [s.logAll, s.jobEvents, s.logstore('*')], factory: () => new LogStore(o) };
+  const lines = o.persist ? [] : [s.logAll];
+  return { name: 'log-store', subjects: [...lines, s.jobEvents, s.logstore('*')], factory: () => new LogStore(o) };
 }

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import type { StateStore } from './store.js';
 import type { JobView, RegisterNode, UserInfo } from '../protocol.js';
 
 export interface UserRecord extends UserInfo {
@@ -12,6 +14,8 @@ export interface NodeRecord {
   owners: Map<number, string>;
   lastHeartbeat: number;
   state: 'READY' | 'LOST';
+  /** False for a node restored from the store: it must register again before it gets work. */
+  confirmed: boolean;
 }
 
 export interface JobRecord {
@@ -31,6 +35,7 @@ export interface JobRecord {
  */
 export class ClusterState {
   readonly users = new Map<string, UserRecord>();
+  /** sha256(token) -> session. */
   readonly tokens = new Map<string, { username: string; expiresAt: number }>();
   readonly nodes = new Map<string, NodeRecord>();
   readonly jobs = new Map<string, JobRecord>();
@@ -40,15 +45,94 @@ export class ClusterState {
   queue: string[] = [];
   seq = 0;
 
-  /** A fresh state with the administrator `root` (password hash from CRANE_HOME's root-password). */
-  static withRoot(rootHash: string): ClusterState {
+  /** Where changes are written (none: the state lives only in memory). */
+  store?: StateStore;
+
+  /**
+   * The state with the administrator `root` (its hash from the root-password file always wins),
+   * rebuilt from the store's entries if there are any.
+   */
+  static withRoot(rootHash: string, store?: StateStore, entries = new Map<string, unknown>()): ClusterState {
     const s = new ClusterState();
-    s.users.set('root', { id: '00000000-0000-0000-0000-000000000000', username: 'root', isAdmin: true, hash: rootHash });
+    const now = Date.now();
+    for (const [key, v] of entries) {
+      const [kind, id] = [key.slice(0, key.indexOf('.')), key.slice(key.indexOf('.') + 1)];
+      if (kind === 'user') s.users.set(id, v as UserRecord);
+      else if (kind === 'token') s.tokens.set(id, v as { username: string; expiresAt: number });
+      else if (kind === 'node') {
+        const reg = v as RegisterNode;
+        s.nodes.set(reg.name, { reg, free: new Set(), owners: new Map(), lastHeartbeat: now, state: 'READY', confirmed: false });
+      } else if (kind === 'job') {
+        const r = v as JobRecord;
+        s.jobs.set(r.view.id, r);
+        s.names.set(`${r.view.user}/${r.view.name}`, r.view.id);
+        s.seq = Math.max(s.seq, r.seq);
+      }
+    }
+    s.queue = [...s.jobs.values()]
+      .filter((r) => r.view.state === 'QUEUED')
+      .sort((a, b) => (b.requeues ?? 0) - (a.requeues ?? 0) || a.seq - b.seq)
+      .map((r) => r.view.id);
+    for (const r of s.jobs.values()) {
+      if (r.view.state !== 'RUNNING') continue;
+      for (const [node, gpus] of Object.entries(r.view.acquired)) {
+        const n = s.nodes.get(node);
+        for (const g of gpus) n?.owners.set(g, r.view.id);
+      }
+    }
+    for (const n of s.nodes.values()) n.free = new Set(n.reg.gpus.filter((g) => !n.owners.has(g)));
+    s.store = store;
+    s.saveUser({ id: '00000000-0000-0000-0000-000000000000', username: 'root', isAdmin: true, hash: rootHash });
     return s;
+  }
+
+  saveUser(u: UserRecord): void {
+    this.users.set(u.username, u);
+    this.store?.put(`user.${u.username}`, u);
+  }
+
+  dropUser(username: string): boolean {
+    this.store?.del(`user.${username}`);
+    return this.users.delete(username);
+  }
+
+  saveToken(token: string, t: { username: string; expiresAt: number }): void {
+    const h = tokenHash(token);
+    this.tokens.set(h, t);
+    this.store?.put(`token.${h}`, t);
+  }
+
+  findToken(token: string): { key: string; username: string; expiresAt: number } | undefined {
+    const key = tokenHash(token);
+    const t = this.tokens.get(key);
+    return t && { key, ...t };
+  }
+
+  /** `key` is the token's hash (findToken, or the keys of `tokens`). */
+  dropToken(key: string): void {
+    this.tokens.delete(key);
+    this.store?.del(`token.${key}`);
+  }
+
+  saveNode(reg: RegisterNode): void {
+    this.store?.put(`node.${reg.name}`, reg);
+  }
+
+  saveJob(r: JobRecord): void {
+    this.store?.put(`job.${r.view.id}`, r);
+  }
+
+  dropJob(id: string): void {
+    this.jobs.delete(id);
+    this.store?.del(`job.${id}`);
   }
 
   userJobs(user: UserInfo): Iterable<JobView> {
     const all = [...this.jobs.values()].map((r) => r.view);
     return user.isAdmin ? all : all.filter((j) => j.user === user.username);
   }
+}
+
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
 }

@@ -138,6 +138,41 @@ test.serial('a node-manager process killed outright is restarted; its job runs a
   t.is((await c.crane(['job', 'rm', 'again', '--force'])).code, 0);
 });
 
+test.serial('the cluster-manager process killed outright loses nothing: users, sessions, jobs, logs, a running job', async (t) => {
+  const pw = await c.addUser('carol');
+  const carol = c.otherUser();
+  t.is((await carol.signin('carol', pw)).code, 0);
+  t.is((await carol.crane(['job', 'add', 'host', '1', '-c', 'echo kept; echo err >&2', '-n', 'done-before'])).code, 0);
+  t.is((await carol.crane(['job', 'wait', 'done-before'])).code, 0);
+  t.is((await carol.crane(['job', 'add', 'host', '2', '-c', 'sleep 2; echo after', '-n', 'runs-through'])).code, 0);
+  const node = await runningOn('runs-through');
+  t.is((await carol.crane(['job', 'add', 'host', '1:6', '-c', 'true', '-n', 'waits'])).code, 0);
+
+  const cm = (await status()).processes.find((p) => p.name === 'cluster-manager')!;
+  process.kill(cm.pid!, 'SIGKILL');
+  await until('the cluster manager restarted', async () => {
+    const p = (await status().catch(() => undefined))?.processes.find((x) => x.name === 'cluster-manager');
+    return p?.state === 'running' && p.pid !== cm.pid;
+  });
+
+  const who = await until('carol still signed in', async () => {
+    const r = await carol.crane(['user', 'whoami']);
+    return r.code === 0 ? r : undefined;
+  });
+  t.regex(who.stdout, /username: carol/);
+  t.is((await carol.crane(['job', 'log', 'done-before'])).stdout, 'kept\n[stderr] err\n');
+  const list = (await carol.crane(['job', 'list', '-a', '--json'])).stdout;
+  const jobs = JSON.parse(list) as { name: string; state: string; queuePosition?: number }[];
+  t.deepEqual(jobs.map((j) => [j.name, j.state]).sort(), [['done-before', 'DONE'], ['runs-through', 'RUNNING'], ['waits', 'QUEUED']]);
+  t.is((await inspect('runs-through')).am.node, node, 'the running job kept its node');
+  // It ends normally under the new cluster manager; then the queued job gets the GPUs.
+  t.is((await carol.crane(['job', 'wait', 'runs-through'])).code, 0);
+  t.is((await carol.crane(['job', 'log', 'runs-through'])).stdout, 'after\n');
+  t.is((await carol.crane(['job', 'wait', 'waits'])).code, 0);
+  await carol.crane(['job', 'rm', 'done-before', 'runs-through', 'waits']);
+  await carol.teardown();
+});
+
 test.serial('bad counts are refused with one line; craneadm stop ends every process it started', async (t) => {
   for (const bad of [['--nodes', '0'], ['--nodes', 'x'], ['--gpus-per-node', '-1']]) {
     const r = await c.craneadm(['pseudocluster', ...bad]);
