@@ -125,6 +125,8 @@ export interface RegisterNode {
   version: string;
   /** Containers still running on the node (after a node-manager restart). */
   running: string[];
+  /** Containers that ended while the cluster manager could not be told. */
+  exited?: ContainerExit[];
 }
 
 export interface Heartbeat {

@@ -16,6 +16,8 @@ const str = (v: unknown): string | undefined =>
 
 interface Status extends StandaloneInfo {
   nodes: NodeInfo[];
+  /** The active cluster manager (lease holder). */
+  manager?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -102,6 +104,7 @@ cli
       ['pid', String(s.pid)],
       ['home', s.home],
       ['started', `${localIso(new Date(s.startedAt))} (${age(s.startedAt)} ago)`],
+      ...(s.manager ? ([['manager', `${s.manager} (active)`]] as Array<[string, string]>) : []),
     ];
     out(rows.map(([k, v]) => `${`${k}:`.padEnd(12)}${v}`).join('\n'));
     out();
@@ -193,6 +196,7 @@ clusterOptions(
 )
   .option('--nodes <n>', 'Number of node managers (node-1 ... node-N)', { default: 2 })
   .option('--gpus-per-node <g>', 'GPUs each node declares (indices 0..G-1)', { default: 2 })
+  .option('--managers <m>', 'Cluster-manager processes: one active (it holds the lease), the others on standby', { default: 1 })
   .example('  $ craneadm pseudocluster --nodes 3 --gpus-per-node 2 --detach')
   .action(async (o: Opts) => {
     const count = (v: unknown, flag: string, min: number) => {
@@ -202,10 +206,11 @@ clusterOptions(
     };
     const nodes = count(o.nodes, '--nodes', 1);
     const gpusPerNode = count(o.gpusPerNode, '--gpus-per-node', 0);
+    const managers = count(o.managers, '--managers', 1);
     const common = await commonOptions(o);
     if (o.detach) return detach(common.home, 'pseudocluster');
     const { runPseudocluster } = await import('../actors/admin/pseudocluster.js');
-    const { info, stopped } = await runPseudocluster({ ...common, nodes, gpusPerNode });
+    const { info, stopped } = await runPseudocluster({ ...common, nodes, gpusPerNode, managers });
     printInfo(info, 'Crane pseudocluster is ready');
     await stopped;
   });

@@ -43,8 +43,8 @@ class Admin implements Actor {
       case 'ping':
         return { ok: true };
       case 'status': {
-        const { nodes } = await cm<{ nodes: NodeInfo[] }>('nodes', {});
-        return { ...this.o.info(), nodes };
+        const { nodes, manager } = await cm<{ nodes: NodeInfo[]; manager?: string }>('nodes', {});
+        return { ...this.o.info(), nodes, manager };
       }
       case 'stop':
         setTimeout(() => this.o.stop(), 20);

@@ -8,27 +8,27 @@ import { ActorSystem, type ActorSpec } from '../../bus/actor.js';
 import { connectBus } from '../../bus/connect.js';
 import { rootLogger } from '../../bus/logger.js';
 import { subjects } from '../../bus/subjects.js';
-import { clusterManagerSpec } from '../cluster-manager/cluster-manager.js';
-import { logStoreSpec } from '../cluster-manager/log-store.js';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { loadClusterState } from '../cluster-manager/store.js';
+import { runManagerCandidate } from '../cluster-manager/active-manager.js';
 import { gatewaySpecs } from '../gateway/gateway.js';
 import { DockerRuntime } from '../node-manager/docker-runtime.js';
 import { nodeManagerSpec } from '../node-manager/node-manager.js';
 
 export type ComponentSpec = { busUrl: string; cluster: string } & (
-  | { role: 'cluster-manager'; nodeTimeoutMs?: number; killGraceMs?: number }
+  | { role: 'cluster-manager'; holder: string; nodeTimeoutMs?: number; killGraceMs?: number; leaseTtlMs?: number }
   | { role: 'gateway'; tokenTtlMs?: number }
   | { role: 'node'; name: string; gpus: number[]; hostJobs: boolean; stateDir: string }
 );
 
-async function specsFor(c: ComponentSpec, nc: NatsConnection): Promise<ActorSpec[]> {
+async function specsFor(c: ComponentSpec, system: ActorSystem, onStop: (() => Promise<void>)[]): Promise<ActorSpec[]> {
   switch (c.role) {
     case 'cluster-manager': {
       const rootHash = process.env.CRANE_ROOT_HASH;
       if (!rootHash) throw new Error('CRANE_ROOT_HASH is not set');
-      const state = await loadClusterState(nc, c.cluster, rootHash);
-      return [clusterManagerSpec({ cluster: c.cluster, state, nodeTimeoutMs: c.nodeTimeoutMs, killGraceMs: c.killGraceMs }), logStoreSpec({ cluster: c.cluster, persist: { nc } })];
+      const log = rootLogger().child({ actor: `process.${c.holder}` });
+      // Spawns the actors itself once it holds the lease (a standby waits here).
+      const lease = await runManagerCandidate(system, { ...c, rootHash, log, onLost: () => process.exit(75) });
+      onStop.push(() => lease.stop(true));
+      return [];
     }
     case 'gateway':
       return gatewaySpecs({ cluster: c.cluster, tokenTtlMs: c.tokenTtlMs });
@@ -41,14 +41,14 @@ async function specsFor(c: ComponentSpec, nc: NatsConnection): Promise<ActorSpec
 
 async function main(): Promise<void> {
   const c = JSON.parse(process.argv[2] ?? '') as ComponentSpec;
-  const name = c.role === 'node' ? `node.${c.name}` : c.role;
+  const name = c.role === 'node' ? `node.${c.name}` : c.role === 'cluster-manager' ? c.holder : c.role;
   const log = rootLogger().child({ actor: `process.${name}` });
   const nc = await connectBus(c.busUrl, `crane-${name}`, subjects(c.cluster).inbox);
   const system = new ActorSystem(nc, name);
-  for (const spec of await specsFor(c, nc)) await system.spawn(spec);
-  log.info({ pid: process.pid }, 'component running');
+  const onStop: (() => Promise<void>)[] = [];
   const stop = async () => {
     log.info('stopping');
+    for (const f of onStop) await f().catch(() => {});
     await system.stop().catch((err) => log.warn({ err: String(err) }, 'actor stop failed'));
     await nc.drain().catch(() => {});
     process.exit(0);
@@ -58,6 +58,8 @@ async function main(): Promise<void> {
   // If the pseudocluster process dies without stopping us, do not linger as an orphan.
   const parent = process.ppid;
   setInterval(() => process.ppid !== parent && void stop(), 1_000).unref();
+  for (const spec of await specsFor(c, system, onStop)) await system.spawn(spec);
+  log.info({ pid: process.pid }, 'component running');
 }
 
 main().catch((err) => {

@@ -15,6 +15,9 @@ export interface PseudoclusterOptions {
   cluster?: string;
   signals?: boolean;
   nodeTimeoutMs?: number;
+  /** Cluster-manager candidates (default 1). */
+  managers?: number;
+  leaseTtlMs?: number;
   killGraceMs?: number;
   tokenTtlMs?: number;
 }
@@ -36,7 +39,13 @@ export async function runPseudocluster(o: PseudoclusterOptions): Promise<HostedC
       async start({ system, busUrl, cluster, stateDir, rootHash, log }) {
         const sup = (supervisor = new ProcessSupervisor(join(o.home, 'logs'), log));
         const run = (name: string, spec: ComponentSpec, env: NodeJS.ProcessEnv = {}) => sup.add(name, [ENTRY, JSON.stringify(spec)], env);
-        run('cluster-manager', { role: 'cluster-manager', busUrl, cluster, nodeTimeoutMs: o.nodeTimeoutMs, killGraceMs: o.killGraceMs }, { CRANE_ROOT_HASH: rootHash });
+        // With --managers M > 1, M candidates: one holds the lease and is active, the others wait.
+        const managers = o.managers ?? 1;
+        for (let i = 1; i <= managers; i++) {
+          const holder = managers === 1 ? 'cluster-manager' : `cluster-manager-${i}`;
+          const cm: ComponentSpec = { role: 'cluster-manager', holder, busUrl, cluster, nodeTimeoutMs: o.nodeTimeoutMs, killGraceMs: o.killGraceMs, leaseTtlMs: o.leaseTtlMs };
+          run(holder, cm, { CRANE_ROOT_HASH: rootHash });
+        }
         run('gateway', { role: 'gateway', busUrl, cluster, tokenTtlMs: o.tokenTtlMs });
         const gpus = Array.from({ length: o.gpusPerNode }, (_, i) => i);
         for (const name of nodeNames(o.nodes)) {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { clusterManagerSpec } from '../cluster-manager/cluster-manager.js';
 import { logStoreSpec } from '../cluster-manager/log-store.js';
 import { ClusterState } from '../cluster-manager/state.js';
-import { loadClusterState } from '../cluster-manager/store.js';
+import { StateStore } from '../cluster-manager/store.js';
 import { gatewaySpecs } from '../gateway/gateway.js';
 import { DockerRuntime } from '../node-manager/docker-runtime.js';
 import { detectGpus, parseGpuList } from '../node-manager/gpus.js';
@@ -49,7 +49,8 @@ export async function runStandalone(o: StandaloneOptions): Promise<Standalone> {
           ? new DockerRuntime({ node: nodeName, deviceRequests: !o.gpus && gpus.length > 0, owner: nodeDir })
           : undefined;
         // In memory unless --state-dir was given (then it outlives a restart, as a pseudocluster's).
-        const state = o.stateDir ? await loadClusterState(system.nc, cluster, rootHash) : ClusterState.withRoot(rootHash);
+        const store = o.stateDir ? await StateStore.open(system.nc, cluster) : undefined;
+        const state = ClusterState.withRoot(rootHash, store, await store?.load());
         await system.spawn(clusterManagerSpec({ cluster, state, nodeTimeoutMs: o.nodeTimeoutMs, killGraceMs: o.killGraceMs }));
         await system.spawn(logStoreSpec({ cluster, persist: o.stateDir ? { nc: system.nc } : undefined }));
         for (const g of gatewaySpecs({ cluster, tokenTtlMs: o.tokenTtlMs })) await system.spawn(g);

@@ -25,6 +25,10 @@ import { ClusterState, type JobRecord } from './state.js';
 export interface ClusterManagerOptions {
   cluster: string;
   state: ClusterState;
+  /** Who this manager is (the lease holder), shown by `craneadm status`. */
+  name?: string;
+  /** False once its lease may have passed to another manager: then it answers nothing. */
+  isActive?: () => boolean;
   /** A node with no heartbeat for this long is LOST (its running jobs are requeued). */
   nodeTimeoutMs?: number;
   /** Grace period between SIGTERM and SIGKILL on kill. */
@@ -70,6 +74,7 @@ class ClusterManager implements Actor {
 
   /** Handles a message; what it changed is written to the store before the reply goes out. */
   receive(msg: Envelope, ctx: ActorContext): unknown {
+    if (this.o.isActive && !this.o.isActive()) return DEFERRED; // the active manager answers
     const store = this.s.store;
     if (!store) return this.handle(msg, ctx);
     let out: unknown;
@@ -117,7 +122,7 @@ class ClusterManager implements Actor {
       case 'node.register':
         return this.registerNode(b as RegisterNode, ctx);
       case 'nodes':
-        return { nodes: this.nodeInfos() };
+        return { nodes: this.nodeInfos(), manager: this.o.name };
       case 'resources':
         return this.resources();
       case 'container.exit':
@@ -185,6 +190,8 @@ class ClusterManager implements Actor {
 
   private registerNode(reg: RegisterNode, ctx: ActorContext) {
     const prev = this.s.nodes.get(reg.name);
+    // Exits we missed first: those jobs ended, they did not lose their container.
+    for (const e of reg.exited ?? []) this.containerExit(e, ctx);
     const reported = new Set(reg.running ?? []);
     const ours = new Set<string>();
     for (const r of this.s.jobs.values()) {

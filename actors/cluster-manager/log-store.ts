@@ -1,6 +1,6 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { Actor, ActorContext, ActorSpec, Envelope } from '../../bus/actor.js';
+import { DEFERRED, type Actor, type ActorContext, type ActorSpec, type Envelope } from '../../bus/actor.js';
 import { decode } from '../../bus/codec.js';
 import type { StreamWriter } from '../../bus/stream.js';
 import { subjects } from '../../bus/subjects.js';
@@ -13,6 +13,8 @@ export interface LogStoreOptions {
    * read them from it: a restarted log store replays the stream and has every line again.
    */
   persist?: { nc: NatsConnection; replicas?: number };
+  /** False once the manager it runs beside lost its lease: then it answers no reads. */
+  isActive?: () => boolean;
   /** Lines kept per job; older lines are dropped first. */
   maxLinesPerJob?: number;
   /** Bytes kept per job. */
@@ -99,6 +101,7 @@ class LogStore implements Actor {
         if (this.o.persist) return this.purge(msg.body.job);
         return;
       case 'read':
+        if (this.o.isActive && !this.o.isActive()) return DEFERRED;
         return this.read(msg, ctx);
     }
   }

@@ -11,7 +11,6 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
 import { decode, encode } from '../../bus/codec.js';
 import { CraneError } from '../../bus/errors.js';
-import { ClusterState } from './state.js';
 
 export class StateStore {
   private readonly pending = new Map<string, unknown | null>();
@@ -81,8 +80,3 @@ export class StateStore {
   }
 }
 
-/** The cluster manager's state, loaded from (and from now on written to) the cluster's bucket. */
-export async function loadClusterState(nc: NatsConnection, cluster: string, rootHash: string, replicas = 1): Promise<ClusterState> {
-  const store = await StateStore.open(nc, cluster, replicas);
-  return ClusterState.withRoot(rootHash, store, await store.load());
-}

@@ -38,20 +38,22 @@ interface Running {
 interface NodeState {
   host: ProcessRuntime;
   containers: Map<string, Running>;
+  /** Exits the cluster manager has not acknowledged yet: sent again with every registration. */
+  unreported: Map<string, ContainerExit>;
   /** Orphans of an earlier process are reaped once per process, before the first registration. */
   reaped?: Promise<void>;
 }
 
 const DEFAULT_GRACE_MS = 10_000;
 const STOP_WAIT_MS = 3_000;
-const EXIT_REPORT_ATTEMPTS = 5;
+const EXIT_REPORT_MAX_DELAY_MS = 5_000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 /** The node manager of one node: runs and kills containers for the cluster manager. */
 export function nodeManagerSpec(opts: NodeManagerOptions): ActorSpec {
   const pidDir = opts.stateDir ? join(opts.stateDir, 'host-pids') : undefined;
-  const state: NodeState = { host: new ProcessRuntime(opts.name, pidDir), containers: new Map() };
+  const state: NodeState = { host: new ProcessRuntime(opts.name, pidDir), containers: new Map(), unreported: new Map() };
   return {
     name: `node-manager.${opts.name}`,
     subjects: [`${subjects(opts.cluster).prefix}.node.${opts.name}.*`],
@@ -220,10 +222,12 @@ class NodeManager implements Actor {
         pid: process.pid,
         version: CRANE_VERSION,
         running: this.running(),
+        exited: [...this.state.unreported.values()],
       };
       try {
         const reply = await ctx.ask<{ ok: boolean; kill?: string[] }>(this.sub.cm('node.register'), 'node.register', body, { timeout: 2_000 });
         if (this.stopped) return;
+        for (const e of body.exited ?? []) this.state.unreported.delete(e.container);
         if (!reply.ok) {
           await this.killStale(reply.kill ?? [], ctx);
           continue;
@@ -261,19 +265,27 @@ class NodeManager implements Actor {
     this.heartbeat = setInterval(beat, this.opts.heartbeatMs ?? 1_000);
   }
 
-  /** Tells the cluster manager a container ended, retrying a few times while it is unreachable. */
+  /**
+   * Tells the cluster manager a container ended, retrying while it is unreachable (it may be
+   * restarting, or a standby taking over); a registration in between carries the exit too.
+   */
   private async reportExit(exit: ContainerExit, ctx: ActorContext): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
+    this.state.unreported.set(exit.container, exit);
+    // Once the node is stopping, one attempt: its registration will never come.
+    for (let attempt = 1; this.state.unreported.has(exit.container) && (attempt === 1 || !this.stopped); attempt++) {
       try {
         await ctx.ask(this.sub.cm('container.exit'), 'container.exit', exit, { timeout: 3_000 });
+        this.state.unreported.delete(exit.container);
         return;
       } catch (err) {
         const retry = err instanceof CraneError && (err.code === 'timeout' || err.code === 'unavailable');
-        if (!retry || attempt >= EXIT_REPORT_ATTEMPTS) {
+        if (!retry) {
+          this.state.unreported.delete(exit.container);
           ctx.log.error({ err: (err as Error).message, container: exit.container }, 'could not report a container exit');
           return;
         }
-        await sleep(250 * attempt);
+        if (attempt === 3) ctx.log.warn({ container: exit.container }, 'the cluster manager does not take a container exit yet; still trying');
+        await sleep(Math.min(250 * attempt, EXIT_REPORT_MAX_DELAY_MS));
       }
     }
   }
