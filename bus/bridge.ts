@@ -22,6 +22,8 @@ export interface Route {
 /** What the bridge sends on the bus for every HTTP request. */
 export interface BridgeRequest {
   token?: string;
+  /** Set when the request came over TCP, where no file permission vouches for the caller. */
+  via?: 'tcp';
   params: Record<string, string>;
   query: Record<string, string | string[]>;
   body?: unknown;
@@ -129,6 +131,7 @@ export class SocketBridge {
     routes: Route[],
     private readonly log: Logger,
     private readonly inboxPrefix = '_INBOX',
+    private readonly via?: 'tcp',
   ) {
     this.routes = compile(routes);
     this.server = createServer((req, res) => void this.handle(req, res));
@@ -144,6 +147,7 @@ export class SocketBridge {
       const auth = req.headers.authorization;
       const breq: BridgeRequest = {
         token: auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined,
+        ...(this.via ? { via: this.via } : {}),
         params: m.params,
         query: parseQuery(url.searchParams),
         body: await readBody(req),

@@ -70,12 +70,19 @@ export function validateEndpoint(value: string): string {
   return value;
 }
 
-function splitHostPort(value: string): { host: string; port: number } | undefined {
+/** `--listen IP:PORT` (port 0: any free port). */
+export function parseListen(value: string): { host: string; port: number } {
+  const hp = splitHostPort(value, true);
+  if (!hp) throw new Error(`invalid --listen '${value}': expected IP:PORT (e.g. 0.0.0.0:7070, 127.0.0.1:0)`);
+  return hp;
+}
+
+function splitHostPort(value: string, anyPort = false): { host: string; port: number } | undefined {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
   if (!m) return undefined;
   const host = m[1] ?? m[2]!;
   const port = Number(m[3]);
-  if (!isIP(host) || (m[1] !== undefined && isIP(host) !== 6) || port < 1 || port > 65535) return undefined;
+  if (!isIP(host) || (m[1] !== undefined && isIP(host) !== 6) || port < (anyPort ? 0 : 1) || port > 65535) return undefined;
   return { host, port };
 }
 

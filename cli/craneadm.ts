@@ -5,7 +5,7 @@ import type { StandaloneInfo } from '../actors/admin/standalone.js';
 import { CRANE_VERSION, type NodeInfo, type UserInfo } from '../actors/protocol.js';
 import { ExitError, main, out, printJson, runCli, trimHelp, warn } from './app.js';
 import { ApiError, Client } from './client.js';
-import { loadConfig, resolveTarget, saveConfig, validateEndpoint } from './config.js';
+import { loadConfig, parseListen, resolveTarget, resolveToken, saveConfig, validateEndpoint } from './config.js';
 import { age, localIso, table } from './format.js';
 import { craneHome, localSockets } from './paths.js';
 
@@ -23,8 +23,10 @@ interface Status extends StandaloneInfo {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function admin(o: Opts): Client {
-  const target = resolveTarget('adm', { socketPath: str(o.socketPath), useLocalCrane: !!o.useLocalCrane }, loadConfig());
-  return new Client(target);
+  const cfg = loadConfig();
+  const target = resolveTarget('adm', { socketPath: str(o.socketPath), useLocalCrane: !!o.useLocalCrane }, cfg);
+  // A socket is its own credential; over TCP craneadm shows the token signed in on that endpoint.
+  return new Client(target, target.socketPath ? undefined : resolveToken(target, cfg));
 }
 
 function getStatus(client: Client, timeoutMs?: number): Promise<Status> {
@@ -101,6 +103,7 @@ cli
       ['bus', s.busUrl],
       ['cli socket', s.sockets.cli],
       ['adm socket', s.sockets.adm],
+      ...(s.tcp ? ([['tcp', s.tcp]] as Array<[string, string]>) : []),
       ['pid', String(s.pid)],
       ['home', s.home],
       ['started', `${localIso(new Date(s.startedAt))} (${age(s.startedAt)} ago)`],
@@ -158,6 +161,7 @@ function clusterOptions(cmd: Command): Command {
     .option('--no-host-jobs', 'Refuse jobs that run as host processes (image "host")')
     .option('--cluster <name>', 'Cluster name (bus subject prefix)', { default: 'local' })
     .option('--token-ttl <duration>', 'How long a sign-in lasts: 30s, 10m, 2h, 1d (default 30d)')
+    .option('--listen <ip:port>', 'Also serve the API on TCP (tokens required; admin routes need an admin token)')
     .option('--node-timeout <duration>', 'A node silent this long is lost and its jobs requeued (default 5s)');
 }
 
@@ -167,6 +171,7 @@ async function commonOptions(o: Opts) {
   const stateDir = str(o.stateDir);
   const tokenTtl = str(o.tokenTtl);
   const nodeTimeout = str(o.nodeTimeout);
+  const listen = str(o.listen);
   return {
     home: craneHome(),
     stateDir: stateDir === undefined ? undefined : resolve(stateDir),
@@ -175,6 +180,7 @@ async function commonOptions(o: Opts) {
     cluster: str(o.cluster),
     tokenTtlMs: tokenTtl === undefined ? undefined : parseDuration(tokenTtl, '--token-ttl'),
     nodeTimeoutMs: nodeTimeout === undefined ? undefined : parseDuration(nodeTimeout, '--node-timeout'),
+    listen: listen === undefined ? undefined : parseListen(listen),
   };
 }
 

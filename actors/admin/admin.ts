@@ -15,6 +15,8 @@ export interface ClusterInfo {
   sockets: { cli: string; adm: string };
   startedAt: string;
   version: string;
+  /** The TCP endpoint (IP:PORT), if the cluster serves one. */
+  tcp?: string;
   /** pseudocluster: the component processes. */
   processes?: ProcessInfo[];
 }
@@ -39,6 +41,7 @@ class Admin implements Actor {
   async receive(msg: Envelope<BridgeRequest>, ctx: ActorContext): Promise<unknown> {
     const req = msg.body;
     const cm = <T>(type: string, body: object) => ctx.ask<T>(this.sub.cm(type), type, body, { cause: msg });
+    if (req.via === 'tcp' && msg.type !== 'ping') await checkAdmin(req.token, cm);
     switch (msg.type) {
       case 'ping':
         return { ok: true };
@@ -67,6 +70,13 @@ class Admin implements Actor {
         throw new CraneError('invalid', `admin does not handle '${msg.type}'`);
     }
   }
+}
+
+/** Over TCP the caller must show an administrator's token (on the 0600 socket, the file is the credential). */
+async function checkAdmin(token: string | undefined, cm: <T>(type: string, body: object) => Promise<T>): Promise<void> {
+  if (!token) throw new CraneError('unauthenticated', 'the TCP endpoint needs an administrator token: crane user signin -u root on this endpoint, or set CRANE_TOKEN');
+  const u = await cm<UserInfo>('token.check', { token });
+  if (!u.isAdmin) throw new CraneError('forbidden', `user ${u.username} is not an administrator`);
 }
 
 export function adminSpec(o: AdminOptions): ActorSpec {

@@ -24,6 +24,8 @@ export interface HostOptions {
   cluster?: string;
   /** Install SIGINT/SIGTERM handlers (default true). */
   signals?: boolean;
+  /** Also serve the user and admin API on TCP (bearer tokens required; admin routes need an admin). */
+  listen?: { host: string; port: number };
 }
 
 export interface HostContext {
@@ -107,6 +109,14 @@ export async function hostCluster(o: HostOptions, components: Components): Promi
     bridges.push(cli, adm);
     await cli.listen({ socket: files.cliSocket, mode: 0o666 });
     await adm.listen({ socket: files.admSocket, mode: 0o600 });
+    if (o.listen) {
+      const tcp = new SocketBridge(system, [...userRoutes(cluster), ...adminRoutes(cluster)], log.child({ actor: 'bridge.tcp' }), inbox, 'tcp');
+      bridges.push(tcp);
+      await tcp.listen(o.listen).catch((err: Error) => {
+        throw new Error(`cannot listen on ${o.listen!.host}:${o.listen!.port}: ${err.message}`);
+      });
+      base.tcp = tcp.address();
+    }
     writeInfo(files.info, info());
   } catch (err) {
     await stop();

@@ -11,6 +11,7 @@ export interface PseudoclusterOptions {
   gpusPerNode: number;
   stateDir?: string;
   natsUrl?: string;
+  listen?: { host: string; port: number };
   hostJobs: boolean;
   cluster?: string;
   signals?: boolean;
@@ -34,7 +35,7 @@ export const nodeNames = (n: number) => Array.from({ length: n }, (_, i) => `nod
 export async function runPseudocluster(o: PseudoclusterOptions): Promise<HostedCluster> {
   let supervisor: ProcessSupervisor | undefined;
   return hostCluster(
-    { mode: 'pseudocluster', home: o.home, stateDir: o.stateDir, natsUrl: o.natsUrl, cluster: o.cluster, signals: o.signals },
+    { mode: 'pseudocluster', home: o.home, stateDir: o.stateDir, natsUrl: o.natsUrl, cluster: o.cluster, signals: o.signals, listen: o.listen },
     {
       async start({ system, busUrl, cluster, stateDir, rootHash, log }) {
         const sup = (supervisor = new ProcessSupervisor(join(o.home, 'logs'), log));

@@ -16,6 +16,7 @@ export interface StandaloneOptions {
   gpus?: string;
   stateDir?: string;
   natsUrl?: string;
+  listen?: { host: string; port: number };
   hostJobs: boolean;
   cluster?: string;
   /** Node name (default: this host's name). */
@@ -41,7 +42,7 @@ export async function runStandalone(o: StandaloneOptions): Promise<Standalone> {
   const gpus = o.gpus ? parseGpuList(o.gpus) : detectGpus();
   const nodeName = o.nodeName ?? hostNodeName();
   return hostCluster(
-    { mode: 'standalone', home: o.home, stateDir: o.stateDir, natsUrl: o.natsUrl, cluster: o.cluster, signals: o.signals },
+    { mode: 'standalone', home: o.home, stateDir: o.stateDir, natsUrl: o.natsUrl, cluster: o.cluster, signals: o.signals, listen: o.listen },
     {
       async start({ system, cluster, stateDir, rootHash, log }) {
         const nodeDir = join(stateDir, 'nodes', nodeName);
