@@ -8,7 +8,7 @@ ava := "node_modules/.bin/ava"
 # Compile TypeScript to dist/
 build:
     npx tsc -p .
-    chmod +x dist/cli/crane.js dist/cli/craneadm.js
+    chmod +x dist/cli/crane.js dist/cli/craneadm.js dist/cli/crane-admind.js
 
 # Pure logic: parsers, state machine, scheduling
 unittest: build

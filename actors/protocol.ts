@@ -83,7 +83,7 @@ export interface NodeInfo {
   free: number[];
   docker: boolean;
   hostJobs: boolean;
-  state: 'READY' | 'LOST';
+  state: 'READY' | 'LOST' | 'LEFT';
   pid?: number;
   lastHeartbeat: string;
   /** node GPU index -> job id, for busy GPUs. */

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { rootLogger } from './logger.js';
@@ -12,6 +12,13 @@ export interface EmbeddedNatsOptions {
   host?: string;
   /** Extra nats-server arguments (cluster routes, auth, ...). */
   extraArgs?: string[];
+  /**
+   * A configuration file's text (auth, leaf nodes, JetStream): written to `<stateDir>/nats.conf`
+   * (mode 0600: it may hold credentials) and used instead of the default `-js -sd` flags.
+   */
+  config?: string;
+  /** Every line nats-server logs after it is ready (to notice refused leaf connections). */
+  onLog?: (line: string) => void;
   logger?: Logger;
 }
 
@@ -60,7 +67,13 @@ export class EmbeddedNats {
   async start(): Promise<string> {
     const jsDir = join(this.opts.stateDir, 'jetstream');
     mkdirSync(jsDir, { recursive: true });
-    const args = ['-a', this.host, '-p', String(this.port === 0 ? -1 : this.port), '-js', '-sd', jsDir, ...(this.opts.extraArgs ?? [])];
+    const listen = ['-a', this.host, '-p', String(this.port === 0 ? -1 : this.port)];
+    let args = [...listen, '-js', '-sd', jsDir, ...(this.opts.extraArgs ?? [])];
+    if (this.opts.config !== undefined) {
+      const file = join(this.opts.stateDir, 'nats.conf');
+      writeFileSync(file, this.opts.config, { mode: 0o600 });
+      args = ['-c', file, ...listen, ...(this.opts.extraArgs ?? [])];
+    }
     const child = spawn(this.bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     const port = await new Promise<number>((resolve, reject) => {
@@ -72,7 +85,9 @@ export class EmbeddedNats {
         if (m) {
           clearTimeout(timer);
           child.stderr!.off('data', onData);
-          child.stderr!.resume();
+          const onLog = this.opts.onLog;
+          if (onLog) child.stderr!.on('data', (d: Buffer) => d.toString().split('\n').forEach((l) => l && onLog(l)));
+          else child.stderr!.resume();
           resolve(Number(m[1]));
         }
       };

@@ -9,6 +9,8 @@ export function subjects(cluster: string) {
     all: `${p}.>`,
     gateway: (verb: string) => `${p}.gateway.${verb}`,
     admin: (verb: string) => `${p}.admin.${verb}`,
+    /** A member host's own admin actor (each host of a multi-host cluster has one). */
+    hostAdmin: (host: string, verb: string) => `${p}.host.${host}.admin.${verb}`,
     cm: (verb: string) => `${p}.cm.${verb}`,
     node: (name: string, verb: string) => `${p}.node.${name}.${verb}`,
     logstore: (verb: string) => `${p}.logstore.${verb}`,

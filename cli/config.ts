@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
-import { configPath, localSockets, STANDARD_SOCKETS, writeFileAtomic, type SocketKind } from './paths.js';
+import { configPath, localSockets, standardSockets, writeFileAtomic, type SocketKind } from './paths.js';
 
 type Env = NodeJS.ProcessEnv;
 
@@ -93,7 +93,7 @@ function socketTarget(path: string, source: string): Target {
 
 function endpointTarget(kind: SocketKind, endpoint: string, env: Env, source: string): Target {
   if (endpoint === 'local') return socketTarget(localSockets(env)[kind], source);
-  if (endpoint === 'standard') return socketTarget(STANDARD_SOCKETS[kind], source);
+  if (endpoint === 'standard') return socketTarget(standardSockets(env)[kind], source);
   const hp = splitHostPort(endpoint);
   if (!hp) throw new Error(`invalid endpoint '${endpoint}' in the config file: expected standard, local or IP:PORT`);
   return { host: hp.host, port: hp.port, address: endpoint, key: `tcp:${endpoint}`, source };
@@ -113,7 +113,8 @@ export function resolveTarget(kind: SocketKind, flags: TargetFlags, cfg: CraneCo
   if (configured) return endpointTarget(kind, configured, env, `config endpoint '${configured}'`);
   const local = localSockets(env)[kind];
   if (existsSync(local)) return socketTarget(local, 'default: the local socket exists');
-  if (existsSync(STANDARD_SOCKETS[kind])) return socketTarget(STANDARD_SOCKETS[kind], 'default: the standard socket exists');
+  const standard = standardSockets(env)[kind];
+  if (existsSync(standard)) return socketTarget(standard, 'default: the standard socket exists');
   return socketTarget(local, 'default: no socket exists yet');
 }
 

@@ -108,11 +108,16 @@ cli
       ['home', s.home],
       ['started', `${localIso(new Date(s.startedAt))} (${age(s.startedAt)} ago)`],
       ...(s.manager ? ([['manager', `${s.manager} (active)`]] as Array<[string, string]>) : []),
+      ...(s.role ? ([['this host', `${s.node} (${s.role}${s.seed ? `, joined ${s.seed}` : ''})`]] as Array<[string, string]>) : []),
     ];
     out(rows.map(([k, v]) => `${`${k}:`.padEnd(12)}${v}`).join('\n'));
     out();
     const nodes = s.nodes.map((n) => [n.name, String(n.pid ?? ''), n.gpus.join(',') || '-', n.free.join(',') || '-', `${n.free.length}/${n.gpus.length}`, n.state]);
     out(table(['node', 'pid', 'gpus', 'free', 'free/total', 'state'], nodes));
+    if (s.join) {
+      out();
+      out(`join other hosts with:\n  ${s.join}`);
+    }
     if (s.processes?.length) {
       out();
       const procs = s.processes.map((p) => [p.name, String(p.pid ?? '-'), p.state, String(p.restarts)]);
@@ -214,7 +219,7 @@ clusterOptions(
     const gpusPerNode = count(o.gpusPerNode, '--gpus-per-node', 0);
     const managers = count(o.managers, '--managers', 1);
     const common = await commonOptions(o);
-    if (o.detach) return detach(common.home, 'pseudocluster');
+    if (o.detach) return detach(common.home, 'pseudocluster', 60_000 + nodes * 500);
     const { runPseudocluster } = await import('../actors/admin/pseudocluster.js');
     const { info, stopped } = await runPseudocluster({ ...common, nodes, gpusPerNode, managers });
     printInfo(info, 'Crane pseudocluster is ready');
@@ -222,7 +227,7 @@ clusterOptions(
   });
 
 /** Starts this same command in the background (without --detach) and waits until it answers. */
-async function detach(home: string, mode: string): Promise<void> {
+async function detach(home: string, mode: string, timeoutMs = 60_000): Promise<void> {
   const fs = await import('node:fs');
   const { join } = await import('node:path');
   const { spawn } = await import('node:child_process');
@@ -247,7 +252,7 @@ async function detach(home: string, mode: string): Promise<void> {
   child.on('error', (e) => (exit = e.message));
   child.unref();
 
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (exit !== undefined) {
       const log = fs.readFileSync(logPath).subarray(offset).toString('utf8').trimEnd().split('\n').slice(-20);
@@ -258,8 +263,164 @@ async function detach(home: string, mode: string): Promise<void> {
     if (s) return printInfo(s, `Crane ${s.mode} is ready`);
     await sleep(50);
   }
-  throw new Error(`the cluster (pid ${child.pid}) did not answer within 60 s; log: ${logPath}`);
+  throw new Error(`the cluster (pid ${child.pid}) did not answer within ${Math.round(timeoutMs / 1000)} s; log: ${logPath}`);
 }
+
+// ---- multi-host: init / join / leave -----------------------------------------------------------
+
+async function memberPaths() {
+  const { memberStateDir, runDir } = await import('./paths.js');
+  return { runDir: runDir(), stateDir: memberStateDir() };
+}
+
+/** Refuses to init or join a host that already belongs to a cluster. */
+async function assertNotMember(paths: { runDir: string; stateDir: string }): Promise<void> {
+  const { readMember } = await import('../actors/admin/member-host.js');
+  const m = readMember(paths);
+  if (m) throw new Error(`this host is already a member of cluster '${m.cluster}' as ${m.role} ${m.node} (craneadm status; craneadm leave)`);
+}
+
+/** Starts crane-admind in the background and waits until its admin socket answers. */
+async function startDaemon(paths: { runDir: string; stateDir: string }): Promise<Status> {
+  const fs = await import('node:fs');
+  const { join } = await import('node:path');
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const { standardSockets } = await import('./paths.js');
+  const adm = standardSockets().adm;
+  const logPath = join(paths.stateDir, 'admind.log');
+  const offset = fs.existsSync(logPath) ? fs.statSync(logPath).size : 0;
+  const fd = fs.openSync(logPath, 'a', 0o600);
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./crane-admind.js', import.meta.url))], { detached: true, stdio: ['ignore', fd, fd] });
+  fs.closeSync(fd);
+  let exit: string | undefined;
+  child.on('exit', (code, signal) => (exit = signal ? `signal ${signal}` : `code ${code}`));
+  child.unref();
+  const client = new Client({ socketPath: adm, address: adm });
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (exit !== undefined) {
+      const lines = fs.readFileSync(logPath).subarray(offset).toString('utf8').trimEnd().split('\n');
+      const why = lines.reverse().find((l) => l.startsWith('error: '));
+      throw new Error(why ? why.slice(7) : `crane-admind exited (${exit}); log: ${logPath}`);
+    }
+    const s = await getStatus(client, 1000).catch(() => undefined);
+    if (s) return s;
+    await sleep(100);
+  }
+  child.kill();
+  throw new Error(`crane-admind did not answer within 60 s; log: ${logPath}`);
+}
+
+function nodeOptions(cmd: Command): Command {
+  return cmd
+    .option('--gpus <list>', 'GPUs this host gives the cluster: a count (4) or indices (0,2,5); default: detected')
+    .option('--name <node>', 'This node\'s name (default: the host name)')
+    .option('--no-host-jobs', 'Refuse jobs that run as host processes (image "host")');
+}
+
+async function nodeFields(o: Opts) {
+  const { parseGpuList, detectGpus } = await import('../actors/node-manager/gpus.js');
+  const { hostNodeName } = await import('../actors/admin/standalone.js');
+  const node = str(o.name) ?? hostNodeName();
+  if (!/^[A-Za-z0-9_-]{1,63}$/.test(node)) throw new Error(`invalid --name '${node}': letters, digits, '_' and '-'`);
+  const gpusArg = str(o.gpus);
+  return { node, gpus: gpusArg ? parseGpuList(gpusArg) : detectGpus(), hostJobs: o.hostJobs !== false };
+}
+
+/** The first IPv4 address that is not loopback (what other hosts use to reach this one). */
+async function defaultAdvertise(): Promise<string> {
+  const { networkInterfaces } = await import('node:os');
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+nodeOptions(cli.command('init', 'Make this host the first node (and manager) of a new multi-host cluster'))
+  .option('--advertise <ip>', 'Address the other hosts reach this one at (default: the first non-loopback IPv4)')
+  .option('--leaf-port <port>', 'Port the other hosts connect to', { default: 7422 })
+  .option('--cluster <name>', 'Cluster name (bus subject prefix)', { default: 'crane' })
+  .example('  $ craneadm init --advertise 10.0.0.5 --gpus 0,1,2,3')
+  .action(async (o: Opts) => {
+    const { isIP } = await import('node:net');
+    const { DEFAULT_LEAF_PORT, joinCommand, newSecret } = await import('../actors/admin/membership.js');
+    const { forgetMember, writeMember } = await import('../actors/admin/member-host.js');
+    const paths = await memberPaths();
+    await assertNotMember(paths);
+    const advertise = str(o.advertise) ?? (await defaultAdvertise());
+    if (!isIP(advertise)) throw new Error(`invalid --advertise '${advertise}': expected an IP address`);
+    const leafPort = Number(str(o.leafPort) ?? DEFAULT_LEAF_PORT);
+    if (!Number.isInteger(leafPort) || leafPort < 1 || leafPort > 65535) throw new Error(`invalid --leaf-port '${str(o.leafPort)}': expected 1-65535`);
+    const cluster = str(o.cluster) ?? 'crane';
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(cluster)) throw new Error(`invalid --cluster '${cluster}': letters, digits, '_' and '-'`);
+    const m = { cluster, ...(await nodeFields(o)), role: 'manager' as const, user: 'crane', secret: newSecret(), leafPort, advertise, version: CRANE_VERSION, joinedAt: new Date().toISOString() };
+    writeMember(paths, m);
+    try {
+      await startDaemon(paths);
+    } catch (err) {
+      forgetMember(paths, false);
+      throw err;
+    }
+    out(`Crane cluster '${cluster}' initialised: ${m.node} is its manager (${m.gpus.length} GPUs)`);
+    out(`root password: ${paths.stateDir}/root-password`);
+    out('Join other hosts with:');
+    out(`  ${joinCommand(m)}`);
+  });
+
+nodeOptions(cli.command('join <TOKEN> <HOST:PORT>', 'Make this host a node of the cluster whose manager printed TOKEN'))
+  .example('  $ craneadm join crane1.eyJ2Ijoi... 10.0.0.5:7422 --gpus 2')
+  .action(async (token: string, seed: string, o: Opts) => {
+    const { checkVersion, decodeToken, parseSeed } = await import('../actors/admin/membership.js');
+    const { forgetMember, writeMember } = await import('../actors/admin/member-host.js');
+    const t = decodeToken(token);
+    checkVersion(t);
+    parseSeed(seed);
+    const paths = await memberPaths();
+    await assertNotMember(paths);
+    const fields = await nodeFields(o);
+    writeMember(paths, { cluster: t.cluster, ...fields, role: 'worker', user: t.user, secret: t.secret, leafPort: 0, seed, version: CRANE_VERSION, joinedAt: new Date().toISOString() });
+    try {
+      await startDaemon(paths);
+    } catch (err) {
+      forgetMember(paths, false);
+      throw err;
+    }
+    out(`${fields.node} joined cluster '${t.cluster}' (${fields.gpus.length} GPUs)`);
+  });
+
+cli
+  .command('leave', 'Take this host out of its cluster (its running jobs are requeued with --force)')
+  .option('--force', 'Requeue the jobs running here; needed on the manager host, which stops the cluster')
+  .option('--persist', 'Keep this host\'s cluster state and logs on disk')
+  .action(async (o: Opts) => {
+    const paths = await memberPaths();
+    const { readMember } = await import('../actors/admin/member-host.js');
+    const m = readMember(paths);
+    if (!m) throw new Error('this host is not a member of a cluster');
+    const { standardSockets } = await import('./paths.js');
+    const adm = standardSockets().adm;
+    const client = new Client({ socketPath: adm, address: adm });
+    const r = await client.request<{ requeued?: string[] }>('POST', '/v1/admin/leave', { force: !!o.force, persist: !!o.persist });
+    const { socketAnswers } = await import('../actors/admin/local-cluster.js');
+    for (let i = 0; i < 300 && (await socketAnswers(adm, 500)); i++) await sleep(100);
+    const requeued = r?.requeued ?? [];
+    out(`${m.node} left cluster '${m.cluster}'${requeued.length ? `; requeued: ${requeued.join(', ')}` : ''}`);
+  });
+
+for (const verb of ['promote', 'demote'] as const) {
+  cli.command(`${verb} <NODE>`, verb === 'promote' ? 'Make NODE a manager host' : 'Make NODE a worker host').action(async (node: string, o: Opts) => {
+    await admin(o).request('POST', `/v1/admin/nodes/${encodeURIComponent(node)}/${verb}`);
+    out(`${node}: ${verb}d`);
+  });
+}
+
+cli.command('daemon', 'Run crane-admind (this host\'s member of a multi-host cluster) in the foreground').action(async () => {
+  const { runMember } = await import('../actors/admin/member-host.js');
+  const h = await runMember(await memberPaths());
+  out(`crane-admind ready: ${h.info.role} ${h.info.node} of cluster ${h.info.cluster}`);
+  await h.stopped;
+});
 
 // ---- endpoint ---------------------------------------------------------------------------------
 

@@ -19,11 +19,24 @@ export function localSockets(env: Env = process.env): Sockets {
   return { cli: join(home, 'crane-cli.sock'), adm: join(home, 'crane-adm.sock') };
 }
 
-/** The sockets of a system-wide installation. */
-export const STANDARD_SOCKETS: Readonly<Sockets> = {
-  cli: '/var/run/crane/crane-cli.sock',
-  adm: '/var/run/crane/crane-adm.sock',
-};
+/** Where a member host (crane-admind) keeps its sockets: `/var/run/crane`, or `$CRANE_RUN_DIR`. */
+export function runDir(env: Env = process.env): string {
+  return resolve(env.CRANE_RUN_DIR || '/var/run/crane');
+}
+
+/** Where a member host keeps its state: `/var/lib/crane`, or `$CRANE_STATE_DIR`. */
+export function memberStateDir(env: Env = process.env): string {
+  return resolve(env.CRANE_STATE_DIR || '/var/lib/crane');
+}
+
+/** The sockets of a system-wide installation (a member host of a multi-host cluster). */
+export function standardSockets(env: Env = process.env): Sockets {
+  const dir = runDir(env);
+  return { cli: join(dir, 'crane-cli.sock'), adm: join(dir, 'crane-adm.sock') };
+}
+
+/** The standard sockets where CRANE_RUN_DIR is not set. */
+export const STANDARD_SOCKETS: Readonly<Sockets> = standardSockets({});
 
 /** `${XDG_CONFIG_HOME:-~/.config}/crane/config.json`. */
 export function configPath(env: Env = process.env): string {

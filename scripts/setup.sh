@@ -44,7 +44,7 @@ if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json
 fi
 
 npx tsc -p . >&2
-chmod +x dist/cli/crane.js dist/cli/craneadm.js
+chmod +x dist/cli/crane.js dist/cli/craneadm.js dist/cli/crane-admind.js
 
 # Put the CLIs on PATH (a link to this checkout) unless they already point here.
 if [[ "$(readlink -f "$(command -v crane 2>/dev/null || true)")" != "$(readlink -f dist/cli/crane.js)" ]]; then

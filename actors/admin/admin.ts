@@ -7,7 +7,7 @@ import type { ProcessInfo } from './process-supervisor.js';
 import { generatePassword, hashPassword } from '../gateway/password.js';
 
 export interface ClusterInfo {
-  mode: 'standalone' | 'pseudocluster' | 'cluster';
+  mode: 'standalone' | 'pseudocluster' | 'member';
   cluster: string;
   busUrl: string;
   pid: number;
@@ -17,15 +17,27 @@ export interface ClusterInfo {
   version: string;
   /** The TCP endpoint (IP:PORT), if the cluster serves one. */
   tcp?: string;
+  /** A member host: its role, node name, and the join command (manager) or its manager (worker). */
+  role?: 'manager' | 'worker';
+  node?: string;
+  join?: string;
+  seed?: string;
   /** pseudocluster: the component processes. */
   processes?: ProcessInfo[];
 }
 
 export interface AdminOptions {
   cluster: string;
+  /** A member host's admin: its subjects carry the host's name. */
+  host?: string;
   info: () => ClusterInfo;
   /** Shuts the cluster down; called after the stop request is answered. */
   stop: () => void;
+  /**
+   * A member host: leave the cluster (requeue or refuse the jobs running here); the host stops
+   * after the answer.
+   */
+  leave?: (o: { force: boolean; persist: boolean }) => Promise<unknown>;
 }
 
 /**
@@ -66,6 +78,20 @@ class Admin implements Actor {
         return cm('user.list', {});
       case 'users.rm':
         return cm('user.rm', { username: req.params.name });
+      case 'leave': {
+        if (!this.o.leave) throw new CraneError('invalid', 'this host is not a member of a multi-host cluster (craneadm stop ends a local one)');
+        const b = (req.body ?? {}) as { force?: boolean; persist?: boolean };
+        const r = await this.o.leave({ force: !!b.force, persist: !!b.persist });
+        setTimeout(() => this.o.stop(), 20);
+        return r;
+      }
+      case 'promote':
+      case 'demote': {
+        const { nodes } = await cm<{ nodes: NodeInfo[] }>('nodes', {});
+        const node = req.params.node ?? '';
+        if (!nodes.some((n) => n.name === node)) throw new CraneError('not-found', `no node '${node}' in this cluster (craneadm status lists them)`);
+        throw new CraneError('invalid', `cannot ${msg.type} ${node}: this version runs one cluster manager, on the host that ran craneadm init`);
+      }
       default:
         throw new CraneError('invalid', `admin does not handle '${msg.type}'`);
     }
@@ -80,12 +106,17 @@ async function checkAdmin(token: string | undefined, cm: <T>(type: string, body:
 }
 
 export function adminSpec(o: AdminOptions): ActorSpec {
-  return { name: 'admin', subjects: [subjects(o.cluster).admin('>')], factory: () => new Admin(o) };
+  return { name: 'admin', subjects: [adminSubject(o.cluster, o.host)('>')], factory: () => new Admin(o) };
+}
+
+function adminSubject(cluster: string, host?: string): (verb: string) => string {
+  const s = subjects(cluster);
+  return host ? (verb) => s.hostAdmin(host, verb) : s.admin;
 }
 
 /** Routes of crane-adm.sock. */
-export function adminRoutes(cluster: string): Route[] {
-  const a = subjects(cluster).admin;
+export function adminRoutes(cluster: string, host?: string): Route[] {
+  const a = adminSubject(cluster, host);
   const r = (method: Route['method'], path: string, type: string): Route => ({ method, path, subject: a(type), type });
   return [
     r('GET', '/v1/admin/ping', 'ping'),
@@ -94,5 +125,8 @@ export function adminRoutes(cluster: string): Route[] {
     r('POST', '/v1/admin/users', 'users.add'),
     r('GET', '/v1/admin/users', 'users.list'),
     r('DELETE', '/v1/admin/users/:name', 'users.rm'),
+    r('POST', '/v1/admin/leave', 'leave'),
+    r('POST', '/v1/admin/nodes/:node/promote', 'promote'),
+    r('POST', '/v1/admin/nodes/:node/demote', 'demote'),
   ];
 }

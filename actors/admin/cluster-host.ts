@@ -3,17 +3,19 @@
  * the admin actor, the two socket bridges, cluster.json and an orderly stop. The mode supplies its
  * components: actors in this process (standalone) or child processes (pseudocluster).
  */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { ActorSystem } from '../../bus/actor.js';
 import { SocketBridge } from '../../bus/bridge.js';
-import { connectBus } from '../../bus/connect.js';
+import { connectBus, type BusAuth } from '../../bus/connect.js';
 import { rootLogger } from '../../bus/logger.js';
 import { EmbeddedNats } from '../../bus/nats-server.js';
 import { subjects } from '../../bus/subjects.js';
 import { userRoutes } from '../gateway/gateway.js';
 import { hashPassword } from '../gateway/password.js';
 import { CRANE_VERSION } from '../protocol.js';
-import { adminRoutes, adminSpec, type ClusterInfo } from './admin.js';
+import { adminRoutes, adminSpec, type AdminOptions, type ClusterInfo } from './admin.js';
 import { homeLayout, prepareHome, removeQuietly, rootPassword, socketAnswers, writeInfo } from './local-cluster.js';
 
 export interface HostOptions {
@@ -26,6 +28,14 @@ export interface HostOptions {
   signals?: boolean;
   /** Also serve the user and admin API on TCP (bearer tokens required; admin routes need an admin). */
   listen?: { host: string; port: number };
+  /** Sockets other than CRANE_HOME's (a member host serves the standard ones). */
+  sockets?: { cli: string; adm: string };
+  /** The nats-server configuration and bus credentials (a member host). */
+  nats?: { config: string; auth: BusAuth; onLog?: (line: string) => void };
+  /** A member host: admin subjects carry this name. */
+  host?: string;
+  /** What the admin actor does on `craneadm leave` (a member host). */
+  leave?: AdminOptions['leave'];
 }
 
 export interface HostContext {
@@ -55,16 +65,17 @@ export interface HostedCluster {
 
 export async function hostCluster(o: HostOptions, components: Components): Promise<HostedCluster> {
   const log = rootLogger().child({ actor: o.mode });
-  const files = homeLayout(o.home);
+  for (const sock of Object.values(o.sockets ?? {})) mkdirSync(dirname(sock), { recursive: true, mode: 0o755 });
+  const files = { ...homeLayout(o.home), ...(o.sockets ? { cliSocket: o.sockets.cli, admSocket: o.sockets.adm } : {}) };
   prepareHome(o.home);
   if (await socketAnswers(files.admSocket)) {
     throw new Error(`a cluster is already running in ${o.home} (craneadm status; craneadm stop)`);
   }
   const cluster = o.cluster ?? 'local';
   const stateDir = o.stateDir ?? files.state;
-  const nats = o.natsUrl ? undefined : new EmbeddedNats({ stateDir });
+  const nats = o.natsUrl ? undefined : new EmbeddedNats({ stateDir, config: o.nats?.config, onLog: o.nats?.onLog });
   const busUrl = o.natsUrl ?? (await nats!.start());
-  const nc = await connectBus(busUrl, `crane-${o.mode}-${cluster}`, subjects(cluster).inbox).catch(async (err) => {
+  const nc = await connectBus(busUrl, `crane-${o.mode}-${cluster}`, subjects(cluster).inbox, o.nats?.auth).catch(async (err) => {
     await nats?.stop();
     throw new Error(`cannot connect to the bus at ${busUrl}: ${err.message}`);
   });
@@ -102,15 +113,15 @@ export async function hostCluster(o: HostOptions, components: Components): Promi
   try {
     const rootHash = await hashPassword(rootPassword(files.rootPassword));
     await components.start({ system, busUrl, cluster, stateDir, rootHash, log });
-    await system.spawn(adminSpec({ cluster, info, stop: () => void stop() }));
+    await system.spawn(adminSpec({ cluster, host: o.host, info, stop: () => void stop(), leave: o.leave }));
     const inbox = subjects(cluster).inbox;
     const cli = new SocketBridge(system, userRoutes(cluster), log.child({ actor: 'bridge.cli' }), inbox);
-    const adm = new SocketBridge(system, adminRoutes(cluster), log.child({ actor: 'bridge.adm' }), inbox);
+    const adm = new SocketBridge(system, adminRoutes(cluster, o.host), log.child({ actor: 'bridge.adm' }), inbox);
     bridges.push(cli, adm);
     await cli.listen({ socket: files.cliSocket, mode: 0o666 });
     await adm.listen({ socket: files.admSocket, mode: 0o600 });
     if (o.listen) {
-      const tcp = new SocketBridge(system, [...userRoutes(cluster), ...adminRoutes(cluster)], log.child({ actor: 'bridge.tcp' }), inbox, 'tcp');
+      const tcp = new SocketBridge(system, [...userRoutes(cluster), ...adminRoutes(cluster, o.host)], log.child({ actor: 'bridge.tcp' }), inbox, 'tcp');
       bridges.push(tcp);
       await tcp.listen(o.listen).catch((err: Error) => {
         throw new Error(`cannot listen on ${o.listen!.host}:${o.listen!.port}: ${err.message}`);

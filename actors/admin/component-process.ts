@@ -8,10 +8,7 @@ import { ActorSystem, type ActorSpec } from '../../bus/actor.js';
 import { connectBus } from '../../bus/connect.js';
 import { rootLogger } from '../../bus/logger.js';
 import { subjects } from '../../bus/subjects.js';
-import { runManagerCandidate } from '../cluster-manager/active-manager.js';
-import { gatewaySpecs } from '../gateway/gateway.js';
-import { DockerRuntime } from '../node-manager/docker-runtime.js';
-import { nodeManagerSpec } from '../node-manager/node-manager.js';
+// Each role imports only its own code (below): a pseudocluster of 50 nodes starts 50 of these.
 
 export type ComponentSpec = { busUrl: string; cluster: string } & (
   | { role: 'cluster-manager'; holder: string; nodeTimeoutMs?: number; killGraceMs?: number; leaseTtlMs?: number }
@@ -26,13 +23,18 @@ async function specsFor(c: ComponentSpec, system: ActorSystem, onStop: (() => Pr
       if (!rootHash) throw new Error('CRANE_ROOT_HASH is not set');
       const log = rootLogger().child({ actor: `process.${c.holder}` });
       // Spawns the actors itself once it holds the lease (a standby waits here).
+      const { runManagerCandidate } = await import('../cluster-manager/active-manager.js');
       const lease = await runManagerCandidate(system, { ...c, rootHash, log, onLost: () => process.exit(75) });
       onStop.push(() => lease.stop(true));
       return [];
     }
-    case 'gateway':
+    case 'gateway': {
+      const { gatewaySpecs } = await import('../gateway/gateway.js');
       return gatewaySpecs({ cluster: c.cluster, tokenTtlMs: c.tokenTtlMs });
+    }
     case 'node': {
+      const { nodeManagerSpec } = await import('../node-manager/node-manager.js');
+      const { DockerRuntime } = await import('../node-manager/docker-runtime.js');
       const docker = (await DockerRuntime.probe()) ? new DockerRuntime({ node: c.name, deviceRequests: false, owner: c.stateDir }) : undefined;
       return [nodeManagerSpec({ cluster: c.cluster, name: c.name, gpus: c.gpus, hostJobs: c.hostJobs, docker, stateDir: c.stateDir })];
     }

@@ -52,7 +52,8 @@ export async function runPseudocluster(o: PseudoclusterOptions): Promise<HostedC
         for (const name of nodeNames(o.nodes)) {
           run(name, { role: 'node', busUrl, cluster, name, gpus, hostJobs: o.hostJobs, stateDir: join(stateDir, 'nodes', name) });
         }
-        await waitForNodes(system, cluster, nodeNames(o.nodes), 30_000);
+        // Starting N Node processes is CPU-bound (~0.3 s of CPU each): allow for it.
+        await waitForNodes(system, cluster, nodeNames(o.nodes), 30_000 + o.nodes * 400);
         await waitForGateway(system, cluster);
       },
       async stop() {

@@ -121,6 +121,8 @@ class ClusterManager implements Actor {
       }
       case 'node.register':
         return this.registerNode(b as RegisterNode, ctx);
+      case 'node.leave':
+        return this.leaveNode(b as { name: string; force?: boolean }, ctx);
       case 'nodes':
         return { nodes: this.nodeInfos(), manager: this.o.name };
       case 'resources':
@@ -179,6 +181,7 @@ class ClusterManager implements Actor {
 
   private heartbeat(hb: Heartbeat, ctx: ActorContext): void {
     const n = this.s.nodes.get(hb.name);
+    if (n?.state === 'LEFT') return;
     if (n?.state === 'READY' && n.confirmed) {
       n.lastHeartbeat = Date.now();
       return;
@@ -190,6 +193,7 @@ class ClusterManager implements Actor {
 
   private registerNode(reg: RegisterNode, ctx: ActorContext) {
     const prev = this.s.nodes.get(reg.name);
+    if (prev?.state === 'LEFT' && prev.reg.pid === reg.pid) return { ok: false, left: true };
     // Exits we missed first: those jobs ended, they did not lose their container.
     for (const e of reg.exited ?? []) this.containerExit(e, ctx);
     const reported = new Set(reg.running ?? []);
@@ -221,6 +225,23 @@ class ClusterManager implements Actor {
     ctx.log.info({ node: reg.name, gpus: reg.gpus, docker: reg.docker, again: !!prev }, 'node registered');
     this.schedule(ctx);
     return { ok: true };
+  }
+
+  /** `craneadm leave`: the node's running jobs are requeued (with force) and it gets no more work. */
+  private leaveNode(b: { name: string; force?: boolean }, ctx: ActorContext) {
+    const n = this.s.nodes.get(b.name);
+    if (!n || n.state === 'LEFT') throw new CraneError('not-found', `no node '${b.name}' in this cluster`);
+    const running = [...this.s.jobs.values()].filter((r) => r.view.state === 'RUNNING' && r.view.acquired[b.name]);
+    if (running.length && !b.force) {
+      const names = running.map((r) => r.view.name).join(', ');
+      throw new CraneError('conflict', `${running.length} job(s) run on ${b.name} (${names}): craneadm leave --force requeues them`);
+    }
+    n.state = 'LEFT';
+    for (const r of running) this.lose(r, `node ${b.name} left the cluster`, ctx);
+    this.s.dropNode(b.name);
+    ctx.log.info({ node: b.name, requeued: running.length }, 'node left the cluster');
+    this.schedule(ctx);
+    return { node: b.name, requeued: running.map((r) => r.view.name) };
   }
 
   private checkNodes(ctx: ActorContext): void {
@@ -256,7 +277,7 @@ class ClusterManager implements Actor {
   }
 
   private nodeInfos(): NodeInfo[] {
-    const byName = [...this.s.nodes.values()].sort((a, b) => a.reg.name.localeCompare(b.reg.name, 'en', { numeric: true }));
+    const byName = [...this.s.nodes.values()].filter((n) => n.state !== 'LEFT').sort((a, b) => a.reg.name.localeCompare(b.reg.name, 'en', { numeric: true }));
     return byName.map((n) => ({
       name: n.reg.name,
       gpus: n.reg.gpus,

@@ -13,7 +13,8 @@ export interface NodeRecord {
   /** GPU index -> job id */
   owners: Map<number, string>;
   lastHeartbeat: number;
-  state: 'READY' | 'LOST';
+  /** LEFT: `craneadm leave`; kept only to refuse that same process registering again. */
+  state: 'READY' | 'LOST' | 'LEFT';
   /** False for a node restored from the store: it must register again before it gets work. */
   confirmed: boolean;
 }
@@ -116,6 +117,10 @@ export class ClusterState {
 
   saveNode(reg: RegisterNode): void {
     this.store?.put(`node.${reg.name}`, reg);
+  }
+
+  dropNode(name: string): void {
+    this.store?.del(`node.${name}`);
   }
 
   saveJob(r: JobRecord): void {

@@ -225,9 +225,13 @@ class NodeManager implements Actor {
         exited: [...this.state.unreported.values()],
       };
       try {
-        const reply = await ctx.ask<{ ok: boolean; kill?: string[] }>(this.sub.cm('node.register'), 'node.register', body, { timeout: 2_000 });
+        const reply = await ctx.ask<{ ok: boolean; kill?: string[]; left?: boolean }>(this.sub.cm('node.register'), 'node.register', body, { timeout: 2_000 });
         if (this.stopped) return;
         for (const e of body.exited ?? []) this.state.unreported.delete(e.container);
+        if (reply.left) {
+          ctx.log.info('this node left the cluster: not registering again');
+          return;
+        }
         if (!reply.ok) {
           await this.killStale(reply.kill ?? [], ctx);
           continue;

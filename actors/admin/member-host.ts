@@ -1,0 +1,120 @@
+/**
+ * crane-admind: a member host of a multi-host cluster, run from its member file
+ * (`$CRANE_STATE_DIR/member.json`, written by `craneadm init` / `join`). It runs this host's
+ * nats-server (leaf-node hub on the manager, leaf node elsewhere), its component processes
+ * (cluster manager on the manager host; gateway and node manager everywhere), and serves the
+ * standard sockets (`$CRANE_RUN_DIR/crane-{cli,adm}.sock`).
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CraneError } from '../../bus/errors.js';
+import { subjects } from '../../bus/subjects.js';
+import type { ClusterInfo } from './admin.js';
+import { hostCluster, waitForGateway, type HostedCluster } from './cluster-host.js';
+import type { ComponentSpec } from './component-process.js';
+import { writeInfo } from './local-cluster.js';
+import { joinCommand, natsConfig, type Member } from './membership.js';
+import { ProcessSupervisor } from './process-supervisor.js';
+
+export interface MemberPaths {
+  /** Sockets: /var/run/crane by default. */
+  runDir: string;
+  /** member.json, root-password, state/, logs/: /var/lib/crane by default. */
+  stateDir: string;
+}
+
+const ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'component-process.js');
+const READY_MS = 30_000;
+
+export const memberFile = (p: MemberPaths) => join(p.stateDir, 'member.json');
+
+export function readMember(p: MemberPaths): Member | undefined {
+  const f = memberFile(p);
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as Member) : undefined;
+}
+
+export function writeMember(p: MemberPaths, m: Member): void {
+  mkdirSync(p.stateDir, { recursive: true, mode: 0o700 });
+  writeInfo(memberFile(p), m);
+}
+
+/** Forgets the membership; without `persist` also the host's cluster state and logs. */
+export function forgetMember(p: MemberPaths, persist: boolean): void {
+  rmSync(memberFile(p), { force: true });
+  if (!persist) for (const d of ['state', 'logs', 'root-password', 'cluster.json']) rmSync(join(p.stateDir, d), { recursive: true, force: true });
+}
+
+export async function runMember(p: MemberPaths, o: { signals?: boolean } = {}): Promise<HostedCluster> {
+  const m = readMember(p);
+  if (!m) throw new Error('this host is not a member of a cluster: run craneadm init, or craneadm join TOKEN HOST:PORT');
+  const manager = m.role === 'manager';
+  let refused: string | undefined;
+  let connectErrors = 0;
+  let connectedOnce = false;
+  let supervisor: ProcessSupervisor | undefined;
+  const auth = { user: m.user, pass: m.secret };
+  const sub = subjects(m.cluster);
+  let cm: (<T>(verb: string, body: object) => Promise<T>) | undefined;
+
+  return hostCluster(
+    {
+      mode: 'member',
+      home: p.stateDir,
+      stateDir: join(p.stateDir, 'state'),
+      cluster: m.cluster,
+      host: m.node,
+      signals: o.signals,
+      sockets: { cli: join(p.runDir, 'crane-cli.sock'), adm: join(p.runDir, 'crane-adm.sock') },
+      nats: {
+        config: natsConfig(m, { jetstreamDir: join(p.stateDir, 'state', 'jetstream') }),
+        auth,
+        onLog: (line) => {
+          if (/leafnode/i.test(line) && /authorization violation/i.test(line)) refused = `the cluster at ${m.seed} refused this host: the join token is wrong or stale`;
+          if (/Error trying to connect as leafnode/i.test(line) && ++connectErrors >= 5 && !connectedOnce) {
+            refused = `cannot reach the cluster at ${m.seed} (is it up, and port ${m.seed?.split(':').pop()} open?)`;
+          }
+          if (/Leafnode connection created/i.test(line)) connectedOnce = true;
+        },
+      },
+      leave: async ({ force, persist }) => {
+        if (manager && !force) {
+          throw new CraneError('conflict', 'this host runs the cluster manager: leaving stops the cluster for every host; use --force');
+        }
+        const r = await cm!<{ requeued: string[] }>('node.leave', { name: m.node, force });
+        forgetMember(p, persist);
+        return r;
+      },
+    },
+    {
+      async start({ system, busUrl, cluster, stateDir, rootHash, log }) {
+        cm = (verb, body) => system.ask(sub.cm(verb), verb, body, { timeout: 5_000 });
+        const sup = (supervisor = new ProcessSupervisor(join(p.stateDir, 'logs'), log));
+        const env = { CRANE_BUS_USER: m.user, CRANE_BUS_PASS: m.secret };
+        const run = (name: string, spec: ComponentSpec, extra: NodeJS.ProcessEnv = {}) => sup.add(name, [ENTRY, JSON.stringify(spec)], { ...env, ...extra });
+        if (manager) run('cluster-manager', { role: 'cluster-manager', holder: `${m.node}/cluster-manager`, busUrl, cluster }, { CRANE_ROOT_HASH: rootHash });
+        run('gateway', { role: 'gateway', busUrl, cluster });
+        run(m.node, { role: 'node', busUrl, cluster, name: m.node, gpus: m.gpus, hostJobs: m.hostJobs, stateDir: join(stateDir, 'nodes', m.node) });
+        // Ready once this host's node manager is READY at the cluster manager (across the leaf link).
+        const deadline = Date.now() + READY_MS;
+        for (;;) {
+          if (refused) throw new Error(refused);
+          const nodes = await cm<{ nodes: { name: string; state: string }[] }>('nodes', {}).then((r) => r.nodes, () => []);
+          if (nodes.some((n) => n.name === m.node && n.state === 'READY')) break;
+          if (Date.now() > deadline) throw new Error(manager ? `the cluster manager did not start within ${READY_MS / 1000} s` : `cannot reach the cluster at ${m.seed} (is it up, and port ${m.seed?.split(':').pop()} open?)`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await waitForGateway(system, cluster);
+      },
+      async stop() {
+        await supervisor?.stop();
+      },
+      info: (): Partial<ClusterInfo> => ({
+        processes: supervisor?.list() ?? [],
+        role: m.role,
+        node: m.node,
+        ...(manager ? { join: joinCommand(m) } : { seed: m.seed }),
+      }),
+    },
+  );
+}
