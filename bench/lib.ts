@@ -128,7 +128,7 @@ export interface Ran {
  * Runs `node <args>` to its end, asynchronously (never spawnSync: a cluster in this process would
  * then be frozen while the CLI waits for it). `ms` is the wall time from spawn to exit.
  */
-export function runNode(args: string[], env: NodeJS.ProcessEnv = process.env, input = ''): Promise<Ran> {
+export function runNode(args: string[], env: NodeJS.ProcessEnv = process.env, input = '', timeoutMs = 60_000): Promise<Ran> {
   return new Promise((res, rej) => {
     const t = nowMs();
     const child = spawn(process.execPath, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -136,7 +136,7 @@ export function runNode(args: string[], env: NodeJS.ProcessEnv = process.env, in
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', rej);
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -167,12 +167,6 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-/**
- * A standalone cluster in a child process, started as a user would: `node dist/cli/craneadm.js
- * standalone --gpus N` (foreground), with its own CRANE_HOME and XDG_CONFIG_HOME. The benchmark's
- * own work (HTTP client, timing) then never shares the cluster's event loop. `nodeArgs` go to that
- * node (e.g. --cpu-prof).
- */
 /** Clusters still running: killed if the benchmark exits without stopping them (a crash). */
 const live = new Set<{ child: ChildProcess; home: string; natsPid(): number | undefined }>();
 process.on('exit', () => {
@@ -184,7 +178,14 @@ process.on('exit', () => {
   }
 });
 
-export async function startCluster(o: { gpus?: string; nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<Cluster> {
+/**
+ * A standalone cluster in a child process, started as a user would: `node dist/cli/craneadm.js
+ * standalone --gpus N` (foreground), with its own CRANE_HOME and XDG_CONFIG_HOME. The benchmark's
+ * own work (HTTP client, timing) then never shares the cluster's event loop. `nodeArgs` go to that
+ * node (e.g. --cpu-prof). `args` replaces the craneadm arguments (e.g. `['pseudocluster', '--nodes',
+ * '3']`, also foreground: its component processes are then children of `pid`).
+ */
+export async function startCluster(o: { gpus?: string; nodeArgs?: string[]; env?: NodeJS.ProcessEnv; args?: string[]; readyTimeoutMs?: number } = {}): Promise<Cluster> {
   const home = tempDir('crane-bench-');
   const xdg = join(home, 'xdg');
   mkdirSync(xdg);
@@ -192,7 +193,9 @@ export async function startCluster(o: { gpus?: string; nodeArgs?: string[]; env?
   delete env.CRANE_SOCKET;
   delete env.CRANE_ADM_SOCKET;
   delete env.CRANE_TOKEN;
-  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), CRANEADM, 'standalone', '--gpus', o.gpus ?? '8'], {
+  const args = o.args ?? ['standalone', '--gpus', o.gpus ?? '8'];
+  const what = `craneadm ${args[0]}`;
+  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), CRANEADM, ...args], {
     cwd: home,
     stdio: ['ignore', 'pipe', 'pipe'],
     env,
@@ -208,7 +211,8 @@ export async function startCluster(o: { gpus?: string; nodeArgs?: string[]; env?
   const cliSocket = join(home, 'crane-cli.sock');
   const admSocket = join(home, 'crane-adm.sock');
   const infoFile = join(home, 'cluster.json');
-  const deadline = Date.now() + 30_000;
+  const readyMs = o.readyTimeoutMs ?? 30_000;
+  const deadline = Date.now() + readyMs;
   const natsPid = () => childPids(child.pid!).find((p) => procName(p) === 'nats-server');
   const cleanupFailed = async (why: string): Promise<never> => {
     const np = natsPid();
@@ -220,8 +224,8 @@ export async function startCluster(o: { gpus?: string; nodeArgs?: string[]; env?
   };
   // cluster.json is written once both sockets listen.
   while (!existsSync(infoFile)) {
-    if (exited) return cleanupFailed('craneadm standalone exited before it was ready');
-    if (Date.now() > deadline) return cleanupFailed('craneadm standalone was not ready within 30 s');
+    if (exited) return cleanupFailed(`${what} exited before it was ready`);
+    if (Date.now() > deadline) return cleanupFailed(`${what} was not ready within ${readyMs / 1000} s`);
     await sleep(25);
   }
   const info = JSON.parse(readFileSync(infoFile, 'utf8')) as { busUrl: string; cluster: string };
@@ -411,6 +415,30 @@ export class JobWatcher {
     }
   }
 
+  /** Resolves with the time this process saw job `id` RUNNING (or ended, if it never ran). */
+  async whenStarted(id: string, timeoutMs = 60_000): Promise<number> {
+    const at = () => this.started.get(id) ?? this.ended.get(id)?.seenAt;
+    return this.until(at, `job ${id} did not start within ${timeoutMs} ms`, timeoutMs);
+  }
+
+  /** Resolves with the end event of job `id`. */
+  async whenEnded(id: string, timeoutMs = 60_000): Promise<JobEvent> {
+    return this.until(() => this.ended.get(id), `job ${id} did not end within ${timeoutMs} ms`, timeoutMs);
+  }
+
+  private async until<T>(get: () => T | undefined, why: string, timeoutMs: number): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = get();
+      if (v !== undefined) return v;
+      if (Date.now() > deadline) throw new Error(why);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 250);
+        this.waiters.push(() => (clearTimeout(t), r()));
+      });
+    }
+  }
+
   async close(): Promise<void> {
     await this.nc.close();
   }
@@ -428,6 +456,46 @@ export async function runJobs(c: Cluster, w: JobWatcher, n: number, spec: (i: nu
   const sub = await submitMany(c.api, n, spec, inFlight);
   const end = await w.allEnded(sub.ids);
   return { ids: sub.ids, firstAt: sub.firstAt, submittedAt: sub.lastAt, lastAt: end.lastAt, events: end.events };
+}
+
+/**
+ * job add → RUNNING latency on any cluster: an API client on `socketPath` (signed in with `token`)
+ * submits `jobs` host jobs `cmd` (1 GPU) one at a time, after `warmup` uncounted ones; each is
+ * timed from just before its POST /v1/jobs to its RUNNING event on the bus at `busUrl`, and the
+ * next one goes only once this one ended, so the cluster never has more than one job (never
+ * saturated, no queueing). Returns the latencies and the POST → 201 times, in ms.
+ */
+export async function addToRunning(
+  socketPath: string,
+  busUrl: string,
+  token: string,
+  o: { jobs?: number; warmup?: number; cmd?: string; cluster?: string } = {},
+): Promise<{ runningMs: number[]; replyMs: number[]; notDone: number }> {
+  const api = new Api(socketPath, 1);
+  api.token = token;
+  const w = await JobWatcher.open(busUrl, o.cluster ?? 'local');
+  const runningMs: number[] = [];
+  const replyMs: number[] = [];
+  let notDone = 0;
+  try {
+    const n = (o.warmup ?? 5) + (o.jobs ?? 200);
+    for (let i = 0; i < n; i++) {
+      const t0 = nowMs();
+      const r = await api.request<{ id: string }>('POST', '/v1/jobs', hostJob(o.cmd ?? 'sleep 0.2', 1));
+      const t1 = nowMs();
+      if (r.status !== 201) throw new Error(`POST /v1/jobs: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+      const started = await w.whenStarted(r.body.id);
+      const end = await w.whenEnded(r.body.id);
+      if (i < (o.warmup ?? 5)) continue;
+      if (end.state !== 'DONE') notDone++;
+      runningMs.push(started - t0);
+      replyMs.push(t1 - t0);
+    }
+  } finally {
+    await w.close();
+    api.close();
+  }
+  return { runningMs, replyMs, notDone };
 }
 
 // ---- direct baselines -----------------------------------------------------------------------------
