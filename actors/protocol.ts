@@ -41,6 +41,8 @@ export interface JobSpec {
   name?: string;
   tags: string[];
   resources: ResourceSpec;
+  /** Order among the same user's queued jobs: higher first (default 0). */
+  priority?: number;
   am: ContainerConfig;
 }
 
@@ -67,14 +69,20 @@ export interface JobView {
   am?: { node: string; gpus: number[]; container: string };
   exitCode?: number;
   reason?: string;
-  /** 1-based position among QUEUED jobs. */
+  /** 1-based position among QUEUED jobs, in the order the scheduler considers them. */
   queuePosition?: number;
+  /** Why a QUEUED job waits (waiting for GPUs, over quota, behind a reservation…). */
+  queueReason?: string;
 }
 
 export interface UserInfo {
   id: string;
   username: string;
   isAdmin: boolean;
+  /** Fair-share weight (default 1). */
+  weight?: number;
+  /** Most GPUs the user may hold at once. */
+  quotaGpus?: number;
 }
 
 export interface NodeInfo {

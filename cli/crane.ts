@@ -7,7 +7,7 @@ import { ExitError, main, out, printJson, runCli, trimHelp, UsageError, warn } f
 import { ApiError, Client, withQuery } from './client.js';
 import { loadConfig, resolveTarget, resolveToken, saveConfig, validateEndpoint, type CraneConfig, type Target } from './config.js';
 import { colorEnabled, jobRows, localIso, palette, sortNewestFirst, table, toYaml } from './format.js';
-import { parseEnvs, parseMount, parsePort, parseResource, parseShmSize, parseSince } from './parse.js';
+import { parseEnvs, parseMount, parsePort, parseResource, parseShmSize, parseSince, parsePriority } from './parse.js';
 
 type Opts = Record<string, unknown> & { socketPath?: string; useLocalCrane?: boolean };
 
@@ -155,6 +155,7 @@ cli
   .option('--shm-size <size>', '/dev/shm size: number with unit b, k, m or g', { default: '64m' })
   .option('-n, --name <name>', 'Job name, unique per user (default: generated)')
   .option('-t, --tag <tag>', 'Tag (repeatable)')
+  .option('--priority <n>', 'Order among your own queued jobs: higher first (-1000..1000, default 0)')
   .option('--shell', 'Run the command through sh -c')
   .option('--no-init', 'Do not run an init process in the container')
   .option('--json', 'Print JSON')
@@ -167,6 +168,7 @@ cli
         name: str(o.name),
         tags: strs(o.tag),
         resources: parseResource(resource),
+        priority: parsePriority(str(o.priority)),
         am: {
           image,
           cmd: str(o.cmd),

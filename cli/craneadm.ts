@@ -3,7 +3,7 @@
 import { cac } from 'cac';
 import type { StandaloneInfo } from '../actors/admin/standalone.js';
 import { CRANE_VERSION, type NodeInfo, type UserInfo } from '../actors/protocol.js';
-import { ExitError, main, out, printJson, runCli, trimHelp, warn } from './app.js';
+import { ExitError, main, out, printJson, runCli, trimHelp, UsageError, warn } from './app.js';
 import { ApiError, Client } from './client.js';
 import { loadConfig, parseListen, resolveTarget, resolveToken, saveConfig, validateEndpoint } from './config.js';
 import { age, localIso, table } from './format.js';
@@ -78,7 +78,27 @@ cli
   .action(async (o: Opts) => {
     const { users } = await admin(o).request<{ users: UserInfo[] }>('GET', '/v1/admin/users');
     if (o.json) return printJson(users);
-    out(table(['username', 'id', 'admin'], users.map((u) => [u.username, u.id, u.isAdmin ? 'yes' : ''])));
+    out(table(['username', 'id', 'admin', 'quota', 'weight'], users.map((u) => [u.username, u.id, u.isAdmin ? 'yes' : '', String(u.quotaGpus ?? '-'), String(u.weight ?? 1)])));
+  });
+
+cli
+  .command('user quota <NAME>', "Set a user's GPU quota and fair-share weight")
+  .option('--gpus <n>', 'Most GPUs the user may hold at once ("none": no limit)')
+  .option('--weight <w>', 'Fair-share weight (default 1: a user of weight 2 is entitled to twice the GPUs)')
+  .option('--json', 'Print JSON')
+  .example('  $ craneadm user quota alice --gpus 8 --weight 2')
+  .example('  $ craneadm user quota alice --gpus none')
+  .action(async (name: string, o: Opts) => {
+    const g = str(o.gpus);
+    const w = str(o.weight);
+    if (g === undefined && w === undefined) throw new UsageError('give --gpus N (or none) and/or --weight W');
+    const gpus = g === undefined ? undefined : g === 'none' ? null : Number(g);
+    if (gpus !== undefined && gpus !== null && !(Number.isInteger(gpus) && gpus >= 0)) throw new Error(`invalid --gpus '${g}': expected a whole number ≥ 0, or none`);
+    const weight = w === undefined ? undefined : Number(w);
+    if (weight !== undefined && !(weight > 0 && weight <= 1000)) throw new Error(`invalid --weight '${w}': expected a number above 0, at most 1000`);
+    const u = await admin(o).request<UserInfo>('POST', `/v1/admin/users/${encodeURIComponent(name)}/quota`, { gpus, weight });
+    if (o.json) return printJson(u);
+    out(`${u.username}: quota ${u.quotaGpus ?? 'none'} GPUs, weight ${u.weight ?? 1}`);
   });
 
 cli

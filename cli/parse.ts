@@ -125,3 +125,11 @@ export function parseSince(s: string, now: number = Date.now()): string {
 function daysIn(year: number, month: number): number {
   return new Date(Date.UTC(year, month, 0)).getUTCDate();
 }
+
+/** `--priority N`: a whole number from -1000 to 1000 (default 0). */
+export function parsePriority(s: string | undefined): number {
+  if (s === undefined) return 0;
+  const n = Number(s);
+  if (!/^-?\d+$/.test(s.trim()) || n < -1000 || n > 1000) throw new Error(`invalid --priority '${s}': expected a whole number from -1000 to 1000`);
+  return n;
+}

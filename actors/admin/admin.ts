@@ -78,6 +78,10 @@ class Admin implements Actor {
         return cm('user.list', {});
       case 'users.rm':
         return cm('user.rm', { username: req.params.name });
+      case 'users.quota': {
+        const b = (req.body ?? {}) as { gpus?: number | null; weight?: number };
+        return cm('user.quota', { username: req.params.name, gpus: b.gpus, weight: b.weight });
+      }
       case 'leave': {
         if (!this.o.leave) throw new CraneError('invalid', 'this host is not a member of a multi-host cluster (craneadm stop ends a local one)');
         const b = (req.body ?? {}) as { force?: boolean; persist?: boolean };
@@ -125,6 +129,7 @@ export function adminRoutes(cluster: string, host?: string): Route[] {
     r('POST', '/v1/admin/users', 'users.add'),
     r('GET', '/v1/admin/users', 'users.list'),
     r('DELETE', '/v1/admin/users/:name', 'users.rm'),
+    r('POST', '/v1/admin/users/:name/quota', 'users.quota'),
     r('POST', '/v1/admin/leave', 'leave'),
     r('POST', '/v1/admin/nodes/:node/promote', 'promote'),
     r('POST', '/v1/admin/nodes/:node/demote', 'demote'),

@@ -19,7 +19,8 @@ import {
 import { isTerminal, transition } from './job-states.js';
 import { matches, resolveOne, type JobFilter } from './job-match.js';
 import { defaultJobName } from './job-names.js';
-import { neverFits, scheduleFifo, type NodeCapacity, type Placement } from './scheduler.js';
+import { planQueue, type Waiting } from './fair-share.js';
+import { neverFits, type NodeCapacity, type Placement } from './scheduler.js';
 import { ClusterState, type JobRecord } from './state.js';
 
 export interface ClusterManagerOptions {
@@ -54,6 +55,8 @@ class ClusterManager implements Actor {
   /** Streams waiting for a job to end, and kill/rm replies deferred until it does. */
   private readonly waiters = new Map<string, StreamWriter[]>();
   private readonly pending = new Map<string, Envelope[]>();
+  /** Why each queued job waits, from the last scheduling pass. */
+  private waiting = new Map<string, Waiting>();
 
   constructor(private readonly o: ClusterManagerOptions) {
     this.s = o.state;
@@ -109,6 +112,8 @@ class ClusterManager implements Actor {
         return { users: [...this.s.users.values()].map(({ hash: _h, ...u }) => u) };
       case 'user.rm':
         return this.removeUser(b.username);
+      case 'user.quota':
+        return this.setQuota(b, ctx);
       case 'token.issue':
         this.s.saveToken(b.token, { username: b.username, expiresAt: b.expiresAt });
         return { ok: true };
@@ -156,6 +161,26 @@ class ClusterManager implements Actor {
     const u = { id: randomUUID(), username: b.username, isAdmin: !!b.isAdmin, hash: b.hash };
     this.s.saveUser(u);
     return { id: u.id, username: u.username, isAdmin: u.isAdmin };
+  }
+
+  /** `craneadm user quota`: weight and GPU quota (null clears the quota). */
+  private setQuota(b: { username: string; gpus?: number | null; weight?: number }, ctx: ActorContext) {
+    const u = this.s.users.get(b.username);
+    if (!u) throw new CraneError('not-found', `no user ${b.username}`);
+    const next = { ...u };
+    if (b.gpus === null) delete next.quotaGpus;
+    else if (b.gpus !== undefined) {
+      if (!Number.isInteger(b.gpus) || b.gpus < 0) throw new CraneError('invalid', `a GPU quota is a whole number ≥ 0 (got ${b.gpus})`);
+      next.quotaGpus = b.gpus;
+    }
+    if (b.weight !== undefined) {
+      if (!(typeof b.weight === 'number' && b.weight > 0 && b.weight <= 1000)) throw new CraneError('invalid', `a weight is a number above 0, at most 1000 (got ${b.weight})`);
+      next.weight = b.weight;
+    }
+    this.s.saveUser(next);
+    this.schedule(ctx);
+    const { hash: _h, ...info } = next;
+    return info;
   }
 
   private removeUser(username: string) {
@@ -323,6 +348,10 @@ class ClusterManager implements Actor {
   private addJob({ user, spec }: Scoped<{ spec: JobSpec }>, ctx: ActorContext) {
     const why = neverFits({ resources: spec.resources, image: spec.am.image }, this.capacities());
     if (why) throw new CraneError('invalid', `job can never run here: ${why}`);
+    const quota = this.s.users.get(user.username)?.quotaGpus;
+    if (quota !== undefined && spec.resources.min > quota) {
+      throw new CraneError('invalid', `job can never run: it needs ${spec.resources.min} GPUs but your quota is ${quota}`);
+    }
     const id = randomUUID();
     const name = spec.name ?? defaultJobName(spec.am.image, id, (n) => this.s.names.has(`${user.username}/${n}`));
     const key = `${user.username}/${name}`;
@@ -360,7 +389,8 @@ class ClusterManager implements Actor {
 
   private withQueuePosition(j: JobView): JobView {
     if (j.state !== 'QUEUED') return j;
-    return { ...j, queuePosition: this.s.queue.indexOf(j.id) + 1 };
+    const w = this.waiting.get(j.id);
+    return w ? { ...j, queuePosition: w.position, queueReason: w.reason } : j;
   }
 
   private killJob(r: JobRecord, force: boolean, msg: Envelope, ctx: ActorContext) {
@@ -484,12 +514,23 @@ class ClusterManager implements Actor {
   // --- scheduling ---------------------------------------------------------------------------
 
   private schedule(ctx: ActorContext): void {
-    if (this.s.queue.length === 0) return;
+    if (this.s.queue.length === 0) {
+      this.waiting.clear();
+      return;
+    }
     const queue = this.s.queue.map((id) => {
-      const v = this.s.jobs.get(id)!.view;
-      return { id, resources: v.spec.resources, image: v.spec.am.image };
+      const r = this.s.jobs.get(id)!;
+      const v = r.view;
+      return { id, name: v.name, user: v.user, priority: v.spec.priority ?? 0, seq: r.seq, resources: v.spec.resources, image: v.spec.am.image };
     });
-    const placements = scheduleFifo(queue, this.capacities());
+    const held: Record<string, number> = {};
+    for (const r of this.s.jobs.values()) {
+      if (r.view.state === 'RUNNING') held[r.view.user] = (held[r.view.user] ?? 0) + Object.values(r.view.acquired).flat().length;
+    }
+    const users = Object.fromEntries([...this.s.users.values()].map((u) => [u.username, { weight: u.weight, quotaGpus: u.quotaGpus }]));
+    const plan = planQueue({ queue, nodes: this.capacities(), held, users });
+    this.waiting = plan.waiting;
+    const placements = plan.placements;
     if (placements.length === 0) return;
     const placed = new Set(placements.map((p) => p.job));
     this.s.queue = this.s.queue.filter((id) => !placed.has(id));

@@ -84,15 +84,3 @@ export function placeJob(job: QueuedJob, nodes: NodeCapacity[]): Placement | und
   }
   return { job: job.id, grant, am: { node: amNode.name, gpus: (grant[amNode.name] ?? []).slice(0, app) } };
 }
-
-/** FIFO: place queued jobs in order until the head of the queue does not fit (it waits, in front). */
-export function scheduleFifo(queue: QueuedJob[], nodes: NodeCapacity[]): Placement[] {
-  const work = nodes.map((n) => ({ ...n, free: [...n.free] }));
-  const out: Placement[] = [];
-  for (const job of queue) {
-    const p = placeJob(job, work);
-    if (!p) break;
-    out.push(p);
-  }
-  return out;
-}

@@ -24,7 +24,9 @@ export function validateJobSpec(raw: unknown): JobSpec {
   if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string' && t.length > 0 && t.length <= 63)) {
     throw bad('tags must be non-empty strings of at most 63 characters');
   }
-  return { name: s.name ?? undefined, tags: [...new Set(tags)], resources: { app: r.app, min: r.min, max: r.max }, am: validateContainer(s.am) };
+  const priority = s.priority ?? 0;
+  if (!Number.isInteger(priority) || priority < -1000 || priority > 1000) throw bad(`priority must be a whole number from -1000 to 1000 (got ${s.priority})`);
+  return { name: s.name ?? undefined, tags: [...new Set(tags)], resources: { app: r.app, min: r.min, max: r.max }, priority, am: validateContainer(s.am) };
 }
 
 export function validateContainer(raw: unknown): ContainerConfig {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { neverFits, placeJob, scheduleFifo, type NodeCapacity, type QueuedJob } from '../../actors/cluster-manager/scheduler.js';
+import { neverFits, placeJob, type NodeCapacity, type QueuedJob } from '../../actors/cluster-manager/scheduler.js';
 
 const node = (name: string, free: number[], total = free.length, o: Partial<NodeCapacity> = {}): NodeCapacity => ({
   name,
@@ -31,36 +31,6 @@ test('best fit keeps whole nodes free for large jobs', (t) => {
   const p = placeJob(job('small', 2), nodes)!;
   t.deepEqual(p.grant, { half: [2, 3] });
   t.deepEqual(nodes[0]!.free, [0, 1, 2, 3]);
-});
-
-test('FIFO: the head waits in front; nothing behind it jumps the queue', (t) => {
-  const nodes = [node('a', [0, 1, 2])];
-  const out = scheduleFifo([job('head', 4, 4, 4), job('small', 1)], [node('a', [0, 1, 2], 4)]);
-  t.deepEqual(out, []);
-  const out2 = scheduleFifo([job('x', 1), job('y', 2), job('z', 1)], nodes);
-  t.deepEqual(out2.map((p) => p.job), ['x', 'y']);
-  t.deepEqual(nodes[0]!.free, [0, 1, 2], 'scheduleFifo works on a copy');
-});
-
-test('never two jobs on one GPU (random streams)', (t) => {
-  for (let round = 0; round < 200; round++) {
-    const nodes = Array.from({ length: 1 + (round % 4) }, (_, i) => node(`n${i}`, [0, 1, 2, 3, 4, 5, 6, 7].slice(0, 1 + ((round + i) % 8)), 8));
-    const queue = Array.from({ length: 20 }, (_, i) => {
-      const app = (round * 7 + i * 3) % 3;
-      const min = app + ((round + i) % 4);
-      return job(`j${i}`, app, Math.max(min, 1));
-    });
-    const seen = new Set<string>();
-    for (const p of scheduleFifo(queue, nodes)) {
-      for (const [n, gpus] of Object.entries(p.grant)) {
-        for (const g of gpus) {
-          t.false(seen.has(`${n}/${g}`), `GPU ${n}/${g} given twice`);
-          seen.add(`${n}/${g}`);
-        }
-      }
-      t.true(p.am.gpus.every((g) => p.grant[p.am.node]!.includes(g)));
-    }
-  }
 });
 
 test('refused at once when it could never fit', (t) => {
