@@ -523,9 +523,13 @@ class ClusterManager implements Actor {
       const v = r.view;
       return { id, name: v.name, user: v.user, priority: v.spec.priority ?? 0, seq: r.seq, resources: v.spec.resources, image: v.spec.am.image };
     });
+    // What each user holds, from the GPU owners (O(GPUs), not O(every job ever)).
     const held: Record<string, number> = {};
-    for (const r of this.s.jobs.values()) {
-      if (r.view.state === 'RUNNING') held[r.view.user] = (held[r.view.user] ?? 0) + Object.values(r.view.acquired).flat().length;
+    for (const n of this.s.nodes.values()) {
+      for (const id of n.owners.values()) {
+        const user = this.s.jobs.get(id)?.view.user;
+        if (user) held[user] = (held[user] ?? 0) + 1;
+      }
     }
     const users = Object.fromEntries([...this.s.users.values()].map((u) => [u.username, { weight: u.weight, quotaGpus: u.quotaGpus }]));
     const plan = planQueue({ queue, nodes: this.capacities(), held, users });
