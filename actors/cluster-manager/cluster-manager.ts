@@ -55,6 +55,7 @@ class ClusterManager implements Actor {
   /** Streams waiting for a job to end, and kill/rm replies deferred until it does. */
   private readonly waiters = new Map<string, StreamWriter[]>();
   private readonly pending = new Map<string, Envelope[]>();
+  private scheduleRequested = false;
   /** Why each queued job waits, from the last scheduling pass. */
   private waiting = new Map<string, Waiting>();
 
@@ -100,7 +101,13 @@ class ClusterManager implements Actor {
       case 'heartbeat':
         return this.heartbeat(b as Heartbeat, ctx);
       case 'tick':
-        return this.checkNodes(ctx);
+        this.checkNodes(ctx);
+        // Also a pass every tick, so a lost 'schedule' message can never stall the queue.
+        this.scheduleRequested = false;
+        return this.schedule(ctx);
+      case 'schedule':
+        this.scheduleRequested = false;
+        return this.schedule(ctx);
       case 'user.add':
         return this.addUser(b);
       case 'user.get': {
@@ -178,7 +185,7 @@ class ClusterManager implements Actor {
       next.weight = b.weight;
     }
     this.s.saveUser(next);
-    this.schedule(ctx);
+    this.requestSchedule(ctx);
     const { hash: _h, ...info } = next;
     return info;
   }
@@ -235,7 +242,7 @@ class ClusterManager implements Actor {
     const stale = [...reported].filter((c) => !ours.has(c));
     if (stale.length) {
       ctx.log.warn({ node: reg.name, stale }, 'node runs containers of requeued or ended jobs: it must kill them first');
-      this.schedule(ctx);
+      this.requestSchedule(ctx);
       return { ok: false, kill: stale };
     }
     const owners = new Map<number, string>();
@@ -248,7 +255,7 @@ class ClusterManager implements Actor {
     this.s.nodes.set(reg.name, { reg, free, owners, lastHeartbeat: Date.now(), state: 'READY', confirmed: true });
     this.s.saveNode(reg);
     ctx.log.info({ node: reg.name, gpus: reg.gpus, docker: reg.docker, again: !!prev }, 'node registered');
-    this.schedule(ctx);
+    this.requestSchedule(ctx);
     return { ok: true };
   }
 
@@ -265,7 +272,7 @@ class ClusterManager implements Actor {
     for (const r of running) this.lose(r, `node ${b.name} left the cluster`, ctx);
     this.s.dropNode(b.name);
     ctx.log.info({ node: b.name, requeued: running.length }, 'node left the cluster');
-    this.schedule(ctx);
+    this.requestSchedule(ctx);
     return { node: b.name, requeued: running.map((r) => r.view.name) };
   }
 
@@ -280,7 +287,7 @@ class ClusterManager implements Actor {
         }
       }
     }
-    this.schedule(ctx);
+    this.requestSchedule(ctx);
   }
 
   /** A running job lost its container with a node: requeue it (MAX_REQUEUES), else it ends ERROR. */
@@ -377,7 +384,7 @@ class ClusterManager implements Actor {
     this.s.names.set(key, id);
     this.s.queue.push(id);
     this.publishState(view, ctx);
-    this.schedule(ctx);
+    this.requestSchedule(ctx);
     return { id, name, addedAt: now.toISOString() };
   }
 
@@ -490,7 +497,7 @@ class ClusterManager implements Actor {
     this.pending.delete(v.id);
     if (r.removeWhenDone) this.forget(r, ctx);
     for (const m of deferred) ctx.respond(m, m.type === 'job.rm' ? { id: v.id } : { id: v.id, state: v.state });
-    this.schedule(ctx);
+    this.requestSchedule(ctx);
   }
 
   /** Gives the job's GPUs back to their nodes. */
@@ -512,6 +519,17 @@ class ClusterManager implements Actor {
   }
 
   // --- scheduling ---------------------------------------------------------------------------
+
+  /**
+   * One scheduler pass for however many changes came in meanwhile: the pass is a message to
+   * itself, queued behind what is already in the mailbox (64 job adds in flight make one pass,
+   * not 64). A client that waits for its reply still sees the pass before its next request.
+   */
+  private requestSchedule(ctx: ActorContext): void {
+    if (this.scheduleRequested) return;
+    this.scheduleRequested = true;
+    ctx.tell(this.sub.cm('schedule'), 'schedule', null);
+  }
 
   private schedule(ctx: ActorContext): void {
     if (this.s.queue.length === 0) {

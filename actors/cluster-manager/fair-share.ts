@@ -54,34 +54,72 @@ export interface Plan {
   placedBeforeReservation?: number;
 }
 
-const eligibleFor = (job: QueuedJob) => (n: NodeCapacity) => (job.image === 'host' ? n.hostJobs : n.docker);
-
-/** Free GPUs a job could use, in all and on its best node. */
-function freeFor(job: QueuedJob, nodes: NodeCapacity[]): { total: number; best: number } {
-  let total = 0;
-  let best = 0;
-  for (const n of nodes.filter(eligibleFor(job))) {
-    total += n.free.length;
-    best = Math.max(best, n.free.length);
-  }
-  return { total, best };
-}
-
 const label = (j: QueueEntry) => j.name ?? j.id.slice(0, 8);
 
-const copyNodes = (nodes: NodeCapacity[]) => nodes.map((n) => ({ ...n, free: [...n.free] }));
+type Kind = 'host' | 'docker';
+const kindOf = (job: QueuedJob): Kind => (job.image === 'host' ? 'host' : 'docker');
+const serves = (n: NodeCapacity, k: Kind) => (k === 'host' ? n.hostJobs : n.docker);
+
+/**
+ * The nodes as the plan goes, with free-GPU totals per kind of job kept up to date so a job that
+ * cannot fit is turned down in O(1): planning stays cheap for a long queue on many nodes.
+ */
+class Pool {
+  readonly nodes: NodeCapacity[];
+  readonly total: Record<Kind, number> = { host: 0, docker: 0 };
+
+  constructor(nodes: NodeCapacity[]) {
+    this.nodes = nodes.map((n) => ({ ...n, free: [...n.free] }));
+    for (const n of this.nodes) for (const k of ['host', 'docker'] as const) if (serves(n, k)) this.total[k] += n.free.length;
+  }
+
+  /** Largest free count on one node that serves `k`. */
+  best(k: Kind): number {
+    let b = 0;
+    for (const n of this.nodes) if (serves(n, k) && n.free.length > b) b = n.free.length;
+    return b;
+  }
+
+  /** Places the job (placeJob takes the GPUs out of `free`), keeping the totals. */
+  place(job: QueuedJob): Placement | undefined {
+    if (this.total[kindOf(job)] < job.resources.min) return undefined;
+    const p = placeJob(job, this.nodes);
+    if (p) this.account(p, -1);
+    return p;
+  }
+
+  /** Gives a placement's GPUs back (a backfill that would have delayed the reservation). */
+  undo(p: Placement): void {
+    for (const [name, gpus] of Object.entries(p.grant)) {
+      const n = this.nodes.find((x) => x.name === name)!;
+      n.free = [...n.free, ...gpus].sort((a, b) => a - b);
+    }
+    this.account(p, +1);
+  }
+
+  private account(p: Placement, sign: 1 | -1): void {
+    for (const [name, gpus] of Object.entries(p.grant)) {
+      const n = this.nodes.find((x) => x.name === name)!;
+      for (const k of ['host', 'docker'] as const) if (serves(n, k)) this.total[k] += sign * gpus.length;
+    }
+  }
+}
 
 export function planQueue(input: PlanInput): Plan {
-  const work = copyNodes(input.nodes);
+  const pool = new Pool(input.nodes);
   const held = { ...input.held };
-  const byUser = new Map<string, QueueEntry[]>();
-  for (const j of input.queue) byUser.set(j.user, [...(byUser.get(j.user) ?? []), j]);
-  for (const jobs of byUser.values()) jobs.sort((a, b) => b.priority - a.priority || a.seq - b.seq);
+  const byUser = new Map<string, { jobs: QueueEntry[]; next: number }>();
+  for (const j of input.queue) {
+    const q = byUser.get(j.user);
+    if (q) q.jobs.push(j);
+    else byUser.set(j.user, { jobs: [j], next: 0 });
+  }
+  for (const q of byUser.values()) q.jobs.sort((a, b) => b.priority - a.priority || a.seq - b.seq);
 
   const placements: Placement[] = [];
   const waiting = new Map<string, Waiting>();
   let position = 0;
-  let reservation: { job: QueueEntry; total: number; best: number } | undefined;
+  let reservation: { job: QueueEntry; kind: Kind; total: number; best: number } | undefined;
   let placedBeforeReservation: number | undefined;
   const wait = (j: QueueEntry, reason: string) => waiting.set(j.id, { position: ++position, reason });
   const share = (u: string) => (held[u] ?? 0) / Math.max(input.users[u]?.weight ?? 1, 1e-9);
@@ -89,13 +127,15 @@ export function planQueue(input: PlanInput): Plan {
   while (byUser.size > 0) {
     // The user furthest below their fair share goes next (ties: the earlier head).
     let user = '';
-    for (const [u, jobs] of byUser) {
-      if (!user || share(u) < share(user) || (share(u) === share(user) && jobs[0]!.seq < byUser.get(user)![0]!.seq)) user = u;
+    let head: QueueEntry | undefined;
+    for (const [u, q] of byUser) {
+      const h = q.jobs[q.next]!;
+      if (!head || share(u) < share(user) || (share(u) === share(user) && h.seq < head.seq)) [user, head] = [u, h];
     }
-    const jobs = byUser.get(user)!;
-    const job = jobs[0]!;
+    const q = byUser.get(user)!;
+    const job = head!;
     const blockRest = (why: string) => {
-      for (const later of jobs.slice(1)) wait(later, `behind your job ${label(job)} (${why})`);
+      for (const later of q.jobs.slice(q.next + 1)) wait(later, `behind your job ${label(job)} (${why})`);
       byUser.delete(user);
     };
 
@@ -106,29 +146,32 @@ export function planQueue(input: PlanInput): Plan {
       continue;
     }
 
-    // Nothing free anywhere: no placement to try (keeps a long queue cheap to plan).
-    const trial = work.some((n) => n.free.length > 0) ? copyNodes(work) : work;
-    const p = trial === work ? undefined : placeJob(job, trial);
-    const keepsReservation = () => {
-      if (!reservation) return true;
-      const after = freeFor(reservation.job, trial);
-      return after.total >= Math.min(reservation.job.resources.min, reservation.total) && after.best >= Math.min(reservation.job.resources.app, reservation.best);
-    };
-    if (p && keepsReservation()) {
+    const p = pool.place(job);
+    // A backfill must leave the reservation what was free for it (in all, and on its best node).
+    if (p && reservation) {
+      const r = reservation;
+      const keeps = pool.total[r.kind] >= Math.min(r.job.resources.min, r.total) && pool.best(r.kind) >= Math.min(r.job.resources.app, r.best);
+      if (!keeps) pool.undo(p);
+      if (!keeps) {
+        wait(job, `behind a reservation for job ${label(r.job)}`);
+        blockRest('it waits behind a reservation');
+        continue;
+      }
+    }
+    if (p) {
       placements.push(p);
-      work.splice(0, work.length, ...trial);
       held[user] = (held[user] ?? 0) + job.resources.min;
-      jobs.shift();
-      if (jobs.length === 0) byUser.delete(user);
+      if (++q.next === q.jobs.length) byUser.delete(user);
       continue;
     }
-    if (p || reservation) {
-      wait(job, `behind a reservation for job ${label(reservation!.job)}`);
+    if (reservation) {
+      wait(job, `behind a reservation for job ${label(reservation.job)}`);
       blockRest('it waits behind a reservation');
       continue;
     }
-    const free = freeFor(job, work);
-    reservation = { job, ...free };
+    const kind = kindOf(job);
+    const free = { total: pool.total[kind], best: pool.best(kind) };
+    reservation = { job, kind, ...free };
     placedBeforeReservation = placements.length;
     const missing = job.resources.min - free.total;
     wait(job, missing > 0 ? `waiting for ${missing} more GPU${missing === 1 ? '' : 's'} (${free.total} of ${job.resources.min} free; reserved)` : `waiting for ${job.resources.app} GPUs on one node for its app manager (reserved)`);
