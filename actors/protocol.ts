@@ -93,6 +93,8 @@ export interface NodeInfo {
   hostJobs: boolean;
   state: 'READY' | 'LOST' | 'LEFT';
   pid?: number;
+  /** A manager host's node. */
+  manager?: boolean;
   lastHeartbeat: string;
   /** node GPU index -> job id, for busy GPUs. */
   owners: Record<number, string>;
@@ -135,6 +137,8 @@ export interface RegisterNode {
   running: string[];
   /** Containers that ended while the cluster manager could not be told. */
   exited?: ContainerExit[];
+  /** A manager host's node: it holds a JetStream replica of the state. */
+  manager?: boolean;
 }
 
 export interface Heartbeat {

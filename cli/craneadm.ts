@@ -129,6 +129,7 @@ cli
       ['started', `${localIso(new Date(s.startedAt))} (${age(s.startedAt)} ago)`],
       ...(s.manager ? ([['manager', `${s.manager} (active)`]] as Array<[string, string]>) : []),
       ...(s.role ? ([['this host', `${s.node} (${s.role}${s.seed ? `, joined ${s.seed}` : ''})`]] as Array<[string, string]>) : []),
+      ...(s.stateReplicas ? ([['state', `${s.stateReplicas} replica${s.stateReplicas > 1 ? 's' : ''} (one per manager host, up to 3)`]] as Array<[string, string]>) : []),
     ];
     out(rows.map(([k, v]) => `${`${k}:`.padEnd(12)}${v}`).join('\n'));
     out();
@@ -348,6 +349,12 @@ async function nodeFields(o: Opts) {
   return { node, gpus: gpusArg ? parseGpuList(gpusArg) : detectGpus(), hostJobs: o.hostJobs !== false };
 }
 
+function port(v: unknown, flag: string, dflt: number): number {
+  const n = Number(str(v) ?? dflt);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`invalid ${flag} '${str(v)}': expected a port 1-65535`);
+  return n;
+}
+
 /** The first IPv4 address that is not loopback (what other hosts use to reach this one). */
 async function defaultAdvertise(): Promise<string> {
   const { networkInterfaces } = await import('node:os');
@@ -361,20 +368,24 @@ nodeOptions(cli.command('init', 'Make this host the first node (and manager) of 
   .option('--advertise <ip>', 'Address the other hosts reach this one at (default: the first non-loopback IPv4)')
   .option('--leaf-port <port>', 'Port the other hosts connect to', { default: 7422 })
   .option('--cluster <name>', 'Cluster name (bus subject prefix)', { default: 'crane' })
+  .option('--ha', 'Up to three manager hosts (join --manager) share a replicated JetStream: the cluster survives a manager host')
+  .option('--route-port <port>', 'With --ha: the port manager hosts route to each other on', { default: 6222 })
   .example('  $ craneadm init --advertise 10.0.0.5 --gpus 0,1,2,3')
+  .example('  $ craneadm init --ha --advertise 10.0.0.5      # then: craneadm join --manager ... on two more hosts')
   .action(async (o: Opts) => {
     const { isIP } = await import('node:net');
-    const { DEFAULT_LEAF_PORT, joinCommand, newSecret } = await import('../actors/admin/membership.js');
+    const { DEFAULT_LEAF_PORT, DEFAULT_ROUTE_PORT, joinCommand, newSecret } = await import('../actors/admin/membership.js');
     const { forgetMember, writeMember } = await import('../actors/admin/member-host.js');
     const paths = await memberPaths();
     await assertNotMember(paths);
     const advertise = str(o.advertise) ?? (await defaultAdvertise());
     if (!isIP(advertise)) throw new Error(`invalid --advertise '${advertise}': expected an IP address`);
-    const leafPort = Number(str(o.leafPort) ?? DEFAULT_LEAF_PORT);
-    if (!Number.isInteger(leafPort) || leafPort < 1 || leafPort > 65535) throw new Error(`invalid --leaf-port '${str(o.leafPort)}': expected 1-65535`);
+    const leafPort = port(o.leafPort, '--leaf-port', DEFAULT_LEAF_PORT);
     const cluster = str(o.cluster) ?? 'crane';
     if (!/^[A-Za-z0-9_-]{1,32}$/.test(cluster)) throw new Error(`invalid --cluster '${cluster}': letters, digits, '_' and '-'`);
-    const m = { cluster, ...(await nodeFields(o)), role: 'manager' as const, user: 'crane', secret: newSecret(), leafPort, advertise, version: CRANE_VERSION, joinedAt: new Date().toISOString() };
+    const ha = !!o.ha;
+    const routePort = ha ? port(o.routePort, '--route-port', DEFAULT_ROUTE_PORT) : undefined;
+    const m = { cluster, ...(await nodeFields(o)), role: 'manager' as const, user: 'crane', secret: newSecret(), leafPort, advertise, ha, routePort, version: CRANE_VERSION, joinedAt: new Date().toISOString() };
     writeMember(paths, m);
     try {
       await startDaemon(paths);
@@ -383,15 +394,21 @@ nodeOptions(cli.command('init', 'Make this host the first node (and manager) of 
       throw err;
     }
     out(`Crane cluster '${cluster}' initialised: ${m.node} is its manager (${m.gpus.length} GPUs)`);
+    if (ha) out('HA: the state is kept in memory until a second manager joins (craneadm join --manager), then replicated');
     out(`root password: ${paths.stateDir}/root-password`);
     out('Join other hosts with:');
     out(`  ${joinCommand(m)}`);
   });
 
 nodeOptions(cli.command('join <TOKEN> <HOST:PORT>', 'Make this host a node of the cluster whose manager printed TOKEN'))
+  .option('--manager', 'Join as a manager host (an --ha cluster): it holds a JetStream replica and can take over the cluster manager')
+  .option('--advertise <ip>', 'With --manager: the address the other hosts reach this one at')
+  .option('--leaf-port <port>', 'With --manager: the port worker hosts may connect to', { default: 7422 })
+  .option('--route-port <port>', 'With --manager: the port manager hosts route to each other on', { default: 6222 })
   .example('  $ craneadm join crane1.eyJ2Ijoi... 10.0.0.5:7422 --gpus 2')
+  .example('  $ craneadm join --manager crane1.eyJ2Ijoi... 10.0.0.5:7422')
   .action(async (token: string, seed: string, o: Opts) => {
-    const { checkVersion, decodeToken, parseSeed } = await import('../actors/admin/membership.js');
+    const { checkVersion, decodeToken, parseSeed, DEFAULT_LEAF_PORT, DEFAULT_ROUTE_PORT } = await import('../actors/admin/membership.js');
     const { forgetMember, writeMember } = await import('../actors/admin/member-host.js');
     const t = decodeToken(token);
     checkVersion(t);
@@ -399,14 +416,24 @@ nodeOptions(cli.command('join <TOKEN> <HOST:PORT>', 'Make this host a node of th
     const paths = await memberPaths();
     await assertNotMember(paths);
     const fields = await nodeFields(o);
-    writeMember(paths, { cluster: t.cluster, ...fields, role: 'worker', user: t.user, secret: t.secret, leafPort: 0, seed, version: CRANE_VERSION, joinedAt: new Date().toISOString() });
+    const common = { cluster: t.cluster, ...fields, user: t.user, secret: t.secret, seed, version: CRANE_VERSION, joinedAt: new Date().toISOString() };
+    if (o.manager) {
+      if (!t.route) throw new Error('this cluster has one manager host (it was not started with craneadm init --ha): join without --manager');
+      const { isIP } = await import('node:net');
+      const advertise = str(o.advertise) ?? (await defaultAdvertise());
+      if (!isIP(advertise)) throw new Error(`invalid --advertise '${advertise}': expected an IP address`);
+      const routePort = port(o.routePort, '--route-port', DEFAULT_ROUTE_PORT);
+      writeMember(paths, { ...common, role: 'manager', ha: true, advertise, leafPort: port(o.leafPort, '--leaf-port', DEFAULT_LEAF_PORT), routePort, seedRoute: t.route });
+    } else {
+      writeMember(paths, { ...common, role: 'worker', leafPort: 0 });
+    }
     try {
       await startDaemon(paths);
     } catch (err) {
       forgetMember(paths, false);
       throw err;
     }
-    out(`${fields.node} joined cluster '${t.cluster}' (${fields.gpus.length} GPUs)`);
+    out(`${fields.node} joined cluster '${t.cluster}'${o.manager ? ' as a manager' : ''} (${fields.gpus.length} GPUs)`);
   });
 
 cli

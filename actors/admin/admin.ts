@@ -22,6 +22,8 @@ export interface ClusterInfo {
   node?: string;
   join?: string;
   seed?: string;
+  /** An HA cluster: replicas of the state bucket (up to 3, one per manager host). */
+  stateReplicas?: number;
   /** pseudocluster: the component processes. */
   processes?: ProcessInfo[];
 }
@@ -38,6 +40,8 @@ export interface AdminOptions {
    * after the answer.
    */
   leave?: (o: { force: boolean; persist: boolean }) => Promise<unknown>;
+  /** More for `craneadm status` that takes asking (an HA cluster: the state's replicas). */
+  moreStatus?: () => Promise<Partial<ClusterInfo>>;
 }
 
 /**
@@ -59,7 +63,7 @@ class Admin implements Actor {
         return { ok: true };
       case 'status': {
         const { nodes, manager } = await cm<{ nodes: NodeInfo[]; manager?: string }>('nodes', {});
-        return { ...this.o.info(), nodes, manager };
+        return { ...this.o.info(), ...(await this.o.moreStatus?.().catch(() => ({}))), nodes, manager };
       }
       case 'stop':
         setTimeout(() => this.o.stop(), 20);

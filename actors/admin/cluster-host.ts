@@ -36,6 +36,12 @@ export interface HostOptions {
   host?: string;
   /** What the admin actor does on `craneadm leave` (a member host). */
   leave?: AdminOptions['leave'];
+  moreStatus?: (nc: import('@nats-io/transport-node').NatsConnection) => Promise<Partial<ClusterInfo>>;
+  /**
+   * This host holds the cluster's root password (default true). Only the host that made the
+   * cluster does: a host that joined gets an empty rootHash and writes no password file.
+   */
+  rootPassword?: boolean;
 }
 
 export interface HostContext {
@@ -43,7 +49,7 @@ export interface HostContext {
   busUrl: string;
   cluster: string;
   stateDir: string;
-  /** scrypt hash of root's password (root-password in CRANE_HOME). */
+  /** scrypt hash of root's password (root-password in CRANE_HOME); '' on a host that joined. */
   rootHash: string;
   log: Logger;
 }
@@ -111,9 +117,10 @@ export async function hostCluster(o: HostOptions, components: Components): Promi
     })());
 
   try {
-    const rootHash = await hashPassword(rootPassword(files.rootPassword));
+    const rootHash = o.rootPassword === false ? '' : await hashPassword(rootPassword(files.rootPassword));
     await components.start({ system, busUrl, cluster, stateDir, rootHash, log });
-    await system.spawn(adminSpec({ cluster, host: o.host, info, stop: () => void stop(), leave: o.leave }));
+    const more = o.moreStatus;
+    await system.spawn(adminSpec({ cluster, host: o.host, info, stop: () => void stop(), leave: o.leave, moreStatus: more && (() => more(nc)) }));
     const inbox = subjects(cluster).inbox;
     const cli = new SocketBridge(system, userRoutes(cluster), log.child({ actor: 'bridge.cli' }), inbox);
     const adm = new SocketBridge(system, adminRoutes(cluster, o.host), log.child({ actor: 'bridge.adm' }), inbox);

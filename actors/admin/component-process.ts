@@ -11,21 +11,22 @@ import { subjects } from '../../bus/subjects.js';
 // Each role imports only its own code (below): a pseudocluster of 50 nodes starts 50 of these.
 
 export type ComponentSpec = { busUrl: string; cluster: string } & (
-  | { role: 'cluster-manager'; holder: string; nodeTimeoutMs?: number; killGraceMs?: number; leaseTtlMs?: number }
+  | { role: 'cluster-manager'; holder: string; nodeTimeoutMs?: number; killGraceMs?: number; leaseTtlMs?: number; ha?: boolean; first?: boolean }
   | { role: 'gateway'; tokenTtlMs?: number }
-  | { role: 'node'; name: string; gpus: number[]; hostJobs: boolean; stateDir: string }
+  | { role: 'node'; name: string; gpus: number[]; hostJobs: boolean; stateDir: string; manager?: boolean }
 );
 
 async function specsFor(c: ComponentSpec, system: ActorSystem, onStop: (() => Promise<void>)[]): Promise<ActorSpec[]> {
   switch (c.role) {
     case 'cluster-manager': {
       const rootHash = process.env.CRANE_ROOT_HASH;
-      if (!rootHash) throw new Error('CRANE_ROOT_HASH is not set');
+      // Empty on a manager host that joined: root comes from the stored state.
+      if (rootHash === undefined) throw new Error('CRANE_ROOT_HASH is not set');
       const log = rootLogger().child({ actor: `process.${c.holder}` });
       // Spawns the actors itself once it holds the lease (a standby waits here).
       const { runManagerCandidate } = await import('../cluster-manager/active-manager.js');
       const lease = await runManagerCandidate(system, { ...c, rootHash, log, onLost: () => process.exit(75) });
-      onStop.push(() => lease.stop(true));
+      onStop.push(() => lease.stop());
       return [];
     }
     case 'gateway': {
@@ -36,7 +37,7 @@ async function specsFor(c: ComponentSpec, system: ActorSystem, onStop: (() => Pr
       const { nodeManagerSpec } = await import('../node-manager/node-manager.js');
       const { DockerRuntime } = await import('../node-manager/docker-runtime.js');
       const docker = (await DockerRuntime.probe()) ? new DockerRuntime({ node: c.name, deviceRequests: false, owner: c.stateDir }) : undefined;
-      return [nodeManagerSpec({ cluster: c.cluster, name: c.name, gpus: c.gpus, hostJobs: c.hostJobs, docker, stateDir: c.stateDir })];
+      return [nodeManagerSpec({ cluster: c.cluster, name: c.name, gpus: c.gpus, hostJobs: c.hostJobs, docker, stateDir: c.stateDir, manager: c.manager })];
     }
   }
 }

@@ -5,10 +5,12 @@
  * (cluster manager on the manager host; gateway and node manager everywhere), and serves the
  * standard sockets (`$CRANE_RUN_DIR/crane-{cli,adm}.sock`).
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { CraneError } from '../../bus/errors.js';
+import { StateStore } from '../cluster-manager/store.js';
 import { subjects } from '../../bus/subjects.js';
 import type { ClusterInfo } from './admin.js';
 import { hostCluster, waitForGateway, type HostedCluster } from './cluster-host.js';
@@ -54,6 +56,8 @@ export async function runMember(p: MemberPaths, o: { signals?: boolean } = {}): 
   let connectedOnce = false;
   let supervisor: ProcessSupervisor | undefined;
   const auth = { user: m.user, pass: m.secret };
+  mkdirSync(join(p.stateDir, 'logs'), { recursive: true, mode: 0o700 });
+  const natsLog = createWriteStream(join(p.stateDir, 'logs', 'nats-server.log'), { flags: 'a', mode: 0o600 });
   const sub = subjects(m.cluster);
   let cm: (<T>(verb: string, body: object) => Promise<T>) | undefined;
 
@@ -66,17 +70,28 @@ export async function runMember(p: MemberPaths, o: { signals?: boolean } = {}): 
       host: m.node,
       signals: o.signals,
       sockets: { cli: join(p.runDir, 'crane-cli.sock'), adm: join(p.runDir, 'crane-adm.sock') },
+      // Root's password is the init host's; a joined host must not make up another one.
+      rootPassword: manager && !m.seedRoute,
       nats: {
         config: natsConfig(m, { jetstreamDir: join(p.stateDir, 'state', 'jetstream') }),
         auth,
         onLog: (line) => {
-          if (/leafnode/i.test(line) && /authorization violation/i.test(line)) refused = `the cluster at ${m.seed} refused this host: the join token is wrong or stale`;
-          if (/Error trying to connect as leafnode/i.test(line) && ++connectErrors >= 5 && !connectedOnce) {
-            refused = `cannot reach the cluster at ${m.seed} (is it up, and port ${m.seed?.split(':').pop()} open?)`;
+          natsLog.write(`${line}\n`);
+          const seed = m.seedRoute ?? m.seed;
+          if (/leafnode|route/i.test(line) && /authorization violation/i.test(line)) refused = `the cluster at ${seed} refused this host: the join token is wrong or stale`;
+          if (/Error trying to connect (as leafnode|to route)/i.test(line) && ++connectErrors >= 5 && !connectedOnce) {
+            refused = `cannot reach the cluster at ${seed} (is it up, and port ${seed?.split(':').pop()} open?)`;
           }
-          if (/Leafnode connection created/i.test(line)) connectedOnce = true;
+          if (/(Leafnode|Route) connection created/i.test(line)) connectedOnce = true;
         },
       },
+      moreStatus: m.ha
+        ? async (nc) => {
+            const jsm = await jetstreamManager(nc, { timeout: 1_000 });
+            const info = await jsm.streams.info(`KV_${StateStore.bucketName(m.cluster)}`);
+            return { stateReplicas: info.config.num_replicas };
+          }
+        : undefined,
       leave: async ({ force, persist }) => {
         if (manager && !force) {
           throw new CraneError('conflict', 'this host runs the cluster manager: leaving stops the cluster for every host; use --force');
@@ -92,16 +107,18 @@ export async function runMember(p: MemberPaths, o: { signals?: boolean } = {}): 
         const sup = (supervisor = new ProcessSupervisor(join(p.stateDir, 'logs'), log));
         const env = { CRANE_BUS_USER: m.user, CRANE_BUS_PASS: m.secret };
         const run = (name: string, spec: ComponentSpec, extra: NodeJS.ProcessEnv = {}) => sup.add(name, [ENTRY, JSON.stringify(spec)], { ...env, ...extra });
-        if (manager) run('cluster-manager', { role: 'cluster-manager', holder: `${m.node}/cluster-manager`, busUrl, cluster }, { CRANE_ROOT_HASH: rootHash });
+        // The first manager of an HA cluster starts before JetStream can (it needs two servers).
+        const first = !m.seedRoute;
+        if (manager) run('cluster-manager', { role: 'cluster-manager', holder: `${m.node}/cluster-manager`, busUrl, cluster, ha: m.ha, first }, { CRANE_ROOT_HASH: rootHash });
         run('gateway', { role: 'gateway', busUrl, cluster });
-        run(m.node, { role: 'node', busUrl, cluster, name: m.node, gpus: m.gpus, hostJobs: m.hostJobs, stateDir: join(stateDir, 'nodes', m.node) });
+        run(m.node, { role: 'node', busUrl, cluster, name: m.node, gpus: m.gpus, hostJobs: m.hostJobs, manager, stateDir: join(stateDir, 'nodes', m.node) });
         // Ready once this host's node manager is READY at the cluster manager (across the leaf link).
         const deadline = Date.now() + READY_MS;
         for (;;) {
           if (refused) throw new Error(refused);
           const nodes = await cm<{ nodes: { name: string; state: string }[] }>('nodes', {}).then((r) => r.nodes, () => []);
           if (nodes.some((n) => n.name === m.node && n.state === 'READY')) break;
-          if (Date.now() > deadline) throw new Error(manager ? `the cluster manager did not start within ${READY_MS / 1000} s` : `cannot reach the cluster at ${m.seed} (is it up, and port ${m.seed?.split(':').pop()} open?)`);
+          if (Date.now() > deadline) throw new Error(manager && !m.seedRoute ? `the cluster manager did not start within ${READY_MS / 1000} s` : `cannot reach the cluster at ${m.seedRoute ?? m.seed} (is it up, and its port open?)`);
           await new Promise((r) => setTimeout(r, 100));
         }
         await waitForGateway(system, cluster);

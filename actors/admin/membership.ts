@@ -25,6 +25,14 @@ export interface Member {
   advertise?: string;
   /** worker: the manager's leaf-node address. */
   seed?: string;
+  /**
+   * An HA cluster (`init --ha`): manager hosts route to each other and run one JetStream
+   * cluster, so the state survives a manager host; `routePort` is this manager's route port and
+   * `seedRoute` the route address of the manager it joined (none on the first).
+   */
+  ha?: boolean;
+  routePort?: number;
+  seedRoute?: string;
   gpus: number[];
   hostJobs: boolean;
   version: string;
@@ -36,9 +44,12 @@ export interface JoinToken {
   cluster: string;
   user: string;
   secret: string;
+  /** HA clusters: the route address (IP:PORT) a joining manager connects to. */
+  route?: string;
 }
 
 export const DEFAULT_LEAF_PORT = 7422;
+export const DEFAULT_ROUTE_PORT = 6222;
 
 export function newSecret(): string {
   return randomBytes(24).toString('base64url');
@@ -86,6 +97,11 @@ export function natsConfig(m: Member, o: { jetstreamDir: string }): string {
   if (m.role === 'manager') {
     lines.push(`jetstream { store_dir: ${q(o.jetstreamDir)} }`);
     lines.push(`leafnodes { listen: "0.0.0.0:${m.leafPort}", authorization { user: ${q(m.user)}, password: ${q(m.secret)} } }`);
+    if (m.ha) {
+      // The first manager routes to itself: a clustered JetStream needs a configured route.
+      const route = `nats-route://${encodeURIComponent(m.user)}:${encodeURIComponent(m.secret)}@${m.seedRoute ?? `${m.advertise}:${m.routePort}`}`;
+      lines.push(`cluster { name: ${q(`crane-${m.cluster}`)}, listen: "0.0.0.0:${m.routePort}", authorization { user: ${q(m.user)}, password: ${q(m.secret)} }, routes: [${q(route)}] }`);
+    }
   } else {
     const url = `nats-leaf://${encodeURIComponent(m.user)}:${encodeURIComponent(m.secret)}@${m.seed}`;
     lines.push(`leafnodes { reconnect: 1, remotes: [ { urls: [${q(url)}] } ] }`);
@@ -95,5 +111,6 @@ export function natsConfig(m: Member, o: { jetstreamDir: string }): string {
 
 /** The line `craneadm init` prints for the other hosts. */
 export function joinCommand(m: Member): string {
-  return `craneadm join ${encodeToken({ v: m.version, cluster: m.cluster, user: m.user, secret: m.secret })} ${m.advertise}:${m.leafPort}`;
+  const route = m.ha ? { route: `${m.advertise}:${m.routePort}` } : {};
+  return `craneadm join ${encodeToken({ v: m.version, cluster: m.cluster, user: m.user, secret: m.secret, ...route })} ${m.advertise}:${m.leafPort}`;
 }

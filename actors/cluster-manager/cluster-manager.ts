@@ -318,6 +318,7 @@ class ClusterManager implements Actor {
       hostJobs: n.reg.hostJobs,
       state: n.state,
       pid: n.reg.pid,
+      ...(n.reg.manager ? { manager: true } : {}),
       lastHeartbeat: new Date(n.lastHeartbeat).toISOString(),
       owners: Object.fromEntries(n.owners),
     }));

@@ -47,14 +47,22 @@ export class Lease {
     return e?.operation === 'PUT' ? decode<LeaseValue>(e.value).holder : undefined;
   }
 
-  /** Resolves once this candidate holds the lease; `onLost` runs if it ever loses it. */
-  async acquire(onLost: () => void): Promise<void> {
+  /**
+   * Resolves once this candidate holds the lease; `onLost` runs if it ever loses it. Without
+   * `mayCreate` it never creates the lease, only takes one over: in an HA cluster only the first
+   * manager (whose state is the cluster's) may start it.
+   */
+  async acquire(onLost: () => void, mayCreate = true): Promise<void> {
     let seen = { revision: -1, since: Date.now() };
     while (!this.stopped) {
       try {
         const e = await this.kv.get(KEY);
         const value = encode({ holder: this.holder, at: Date.now() } satisfies LeaseValue);
         if (!e || e.operation !== 'PUT') {
+          if (!mayCreate) {
+            await sleep(this.renewMs / 2);
+            continue;
+          }
           this.revision = await this.kv.create(KEY, value);
         } else if (decode<LeaseValue>(e.value).holder === this.holder) {
           this.revision = await this.kv.update(KEY, value, e.revision);
@@ -91,7 +99,7 @@ export class Lease {
     const renew = async () => {
       if (this.stopped) return;
       try {
-        this.revision = await this.kv.update(KEY, encode({ holder: this.holder, at: Date.now() }), this.revision, this.renewMs);
+        this.revision = await this.kv.update(KEY, encode({ holder: this.holder, at: Date.now() }), this.revision, this.ttlMs / 2);
         this.lastRenewed = Date.now();
       } catch (err) {
         const lost = /wrong last sequence|10071/i.test(String(err)) || !this.held;

@@ -12,7 +12,7 @@ export interface LogStoreOptions {
    * Keep the lines in the JetStream stream `crane-<cluster>-logs` (bounded per container), and
    * read them from it: a restarted log store replays the stream and has every line again.
    */
-  persist?: { nc: NatsConnection; replicas?: number };
+  persist?: { nc: NatsConnection; replicas?: number; untilJetStream?: Promise<void> };
   /** False once the manager it runs beside lost its lease: then it answers no reads. */
   isActive?: () => boolean;
   /** Lines kept per job; older lines are dropped first. */
@@ -61,11 +61,17 @@ class LogStore implements Actor {
 
   async preStart(ctx: ActorContext): Promise<void> {
     if (!this.o.persist) return;
-    const { nc, replicas } = this.o.persist;
+    const { nc } = this.o.persist;
     const name = logStreamName(this.o.cluster);
-    const jsm = await jetstreamManager(nc);
-    const config = { name, subjects: [subjects(this.o.cluster).logAll], max_msgs_per_subject: this.maxLines, max_bytes: 1 << 30, num_replicas: replicas ?? 1 };
-    await jsm.streams.add(config).catch(() => jsm.streams.update(name, config));
+    if (this.o.persist.untilJetStream) {
+      // JetStream is not up yet (an HA cluster's first manager): keep lines from the bus in
+      // memory, and start the stream once JetStream answers, so a later manager finds them.
+      const sub = nc.subscribe(subjects(this.o.cluster).logAll, { callback: (_e, m) => this.append(m.subject.split('.')[3]!, decode<LogLine>(m.data)) });
+      this.consumer = { stop: () => sub.unsubscribe() };
+      void this.o.persist.untilJetStream.then(() => ensureLogStream(nc, this.o.cluster, this.maxLines, this.o.persist!.replicas)).catch((err) => ctx.log.error({ err: String(err) }, 'could not create the log stream'));
+      return;
+    }
+    await ensureLogStream(nc, this.o.cluster, this.maxLines, this.o.persist.replicas);
     // Every line arrives once, in order, from the stream (after a restart: all of them again).
     // append() is synchronous, so taking lines here never interleaves with a message handler.
     const msgs = await (await jetstream(nc).consumers.get(name)).consume();
@@ -149,6 +155,14 @@ class LogStore implements Actor {
 }
 
 export const logStreamName = (cluster: string) => `crane-${cluster}-logs`;
+
+/** Creates the log stream, or updates it (e.g. to more replicas). */
+export async function ensureLogStream(nc: NatsConnection, cluster: string, maxLines = 10_000, replicas = 1): Promise<void> {
+  const name = logStreamName(cluster);
+  const jsm = await jetstreamManager(nc);
+  const config = { name, subjects: [subjects(cluster).logAll], max_msgs_per_subject: maxLines, max_bytes: 1 << 30, num_replicas: replicas };
+  await jsm.streams.add(config).catch(() => jsm.streams.update(name, config));
+}
 
 export function logStoreSpec(o: LogStoreOptions): ActorSpec {
   const s = subjects(o.cluster);

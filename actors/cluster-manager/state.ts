@@ -50,8 +50,9 @@ export class ClusterState {
   store?: StateStore;
 
   /**
-   * The state with the administrator `root` (its hash from the root-password file always wins),
-   * rebuilt from the store's entries if there are any.
+   * The state with the administrator `root` (its hash from the root-password file always wins;
+   * '' keeps the stored one: a manager host that joined has no password file), rebuilt from the
+   * store's entries if there are any.
    */
   static withRoot(rootHash: string, store?: StateStore, entries = new Map<string, unknown>()): ClusterState {
     const s = new ClusterState();
@@ -83,8 +84,34 @@ export class ClusterState {
     }
     for (const n of s.nodes.values()) n.free = new Set(n.reg.gpus.filter((g) => !n.owners.has(g)));
     s.store = store;
-    s.saveUser({ id: '00000000-0000-0000-0000-000000000000', username: 'root', isAdmin: true, hash: rootHash });
+    if (rootHash || !s.users.has('root')) s.saveUser({ id: '00000000-0000-0000-0000-000000000000', username: 'root', isAdmin: true, hash: rootHash });
     return s;
+  }
+
+  /**
+   * Takes in what the store holds that this state does not know (an HA cluster's first manager
+   * that started before JetStream could: what it accepted since is newer and wins).
+   */
+  absorb(entries: Map<string, unknown>): void {
+    const stored = ClusterState.withRoot('', undefined, entries);
+    for (const [k, u] of stored.users) if (!this.users.has(k) && k !== 'root') this.users.set(k, u);
+    for (const [k, t] of stored.tokens) if (!this.tokens.has(k)) this.tokens.set(k, t);
+    for (const [k, n] of stored.nodes) if (!this.nodes.has(k)) this.nodes.set(k, n);
+    for (const [k, r] of stored.jobs) {
+      if (this.jobs.has(k)) continue;
+      this.jobs.set(k, r);
+      this.names.set(`${r.view.user}/${r.view.name}`, k);
+      if (r.view.state === 'QUEUED') this.queue.push(k);
+    }
+    this.seq = Math.max(this.seq, stored.seq);
+  }
+
+  /** Everything, into the store just attached (an HA cluster's first manager, once JetStream is up). */
+  saveAll(): void {
+    for (const u of this.users.values()) this.saveUser(u);
+    for (const [key, t] of this.tokens) this.store?.put(`token.${key}`, t);
+    for (const n of this.nodes.values()) if (n.state !== 'LEFT') this.saveNode(n.reg);
+    for (const r of this.jobs.values()) this.saveJob(r);
   }
 
   saveUser(u: UserRecord): void {

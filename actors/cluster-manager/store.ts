@@ -22,10 +22,27 @@ export class StateStore {
     return `crane-${cluster}-state`;
   }
 
-  /** Opens (or creates) the cluster's bucket. `replicas` > 1 needs that many JetStream servers. */
+  /** Opens the cluster's bucket, or creates it. `replicas` > 1 needs that many JetStream servers. */
   static async open(nc: NatsConnection, cluster: string, replicas = 1): Promise<StateStore> {
-    const kv = await new Kvm(nc).create(StateStore.bucketName(cluster), { history: 1, replicas });
+    const kvm = new Kvm(nc);
+    const name = StateStore.bucketName(cluster);
+    // A handle is not an answer: status() makes JetStream say whether the bucket exists.
+    const opened = await kvm.open(name).then(async (kv) => (await kv.status(), kv)).catch(() => undefined);
+    const kv = opened ?? (await kvm.create(name, { history: 1, replicas }));
+    if (!opened) await kv.status();
     return new StateStore(kv);
+  }
+
+  /** Retries `open` until JetStream answers (an HA cluster's JetStream needs two servers). */
+  static async openWhenReady(nc: NatsConnection, cluster: string, log: { info(o: object, m: string): void }): Promise<StateStore> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await StateStore.open(nc, cluster);
+      } catch (err) {
+        if (attempt === 1 || attempt % 30 === 0) log.info({ err: String(err) }, 'waiting for JetStream');
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
   }
 
   /** Every key's last value. */
@@ -66,7 +83,8 @@ export class StateStore {
     if (this.pending.size === 0) return Promise.resolve();
     const batch = [...this.pending];
     this.pending.clear();
-    this.flushing = Promise.all(batch.map(([k, v]) => (v === null ? this.kv.purge(k) : this.kv.put(k, encode(v)).then(() => {}))))
+    const write = ([k, v]: [string, unknown]) => (v === null ? this.kv.purge(k) : this.kv.put(k, encode(v)).then(() => {}));
+    this.flushing = retrying(() => Promise.all(batch.map(write)), FLUSH_RETRY_MS)
       .then(
         () => {},
         (err) => {
@@ -80,3 +98,20 @@ export class StateStore {
   }
 }
 
+/**
+ * How long a flush keeps trying while JetStream cannot take writes: a stream's leader moving
+ * (a manager host lost, replicas added) makes it refuse them for a moment.
+ */
+const FLUSH_RETRY_MS = 8_000;
+
+async function retrying<T>(fn: () => Promise<T>, forMs: number): Promise<T> {
+  const end = Date.now() + forMs;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1_000)) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() + delay > end) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}

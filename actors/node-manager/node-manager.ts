@@ -25,6 +25,8 @@ export interface NodeManagerOptions {
   heartbeatMs?: number;
   /** This node's own dir: host-job pid files live there, so a restarted node reaps orphans. */
   stateDir?: string;
+  /** A manager host's node (it holds a JetStream replica). */
+  manager?: boolean;
 }
 
 /** One container this node runs; `done` resolves once its exit was reported. */
@@ -223,6 +225,7 @@ class NodeManager implements Actor {
         version: CRANE_VERSION,
         running: this.running(),
         exited: [...this.state.unreported.values()],
+        ...(this.opts.manager ? { manager: true } : {}),
       };
       try {
         const reply = await ctx.ask<{ ok: boolean; kill?: string[]; left?: boolean }>(this.sub.cm('node.register'), 'node.register', body, { timeout: 2_000 });

@@ -18,3 +18,9 @@ maybe('a 3-host cluster: init, join, a job across hosts, leave --force, a wrong 
   t.is(r.code, 0, r.output);
   for (const line of r.output.split('\n').filter((l) => /^(cluster|job add)/.test(l))) t.log(line);
 });
+
+maybe('an HA cluster of 3 manager hosts: the active manager host killed, another takes over within 10 s', async (t) => {
+  const r = await run({ script: 'tests/int/composetest_failover.js', files: ['hosts.yml'], timeoutMs: 120_000 });
+  t.is(r.code, 0, r.output);
+  for (const line of r.output.split('\n').filter((l) => /^failover/.test(l))) t.log(line);
+});
