@@ -41,7 +41,7 @@ export async function runManagerCandidate(system: ActorSystem, o: ManagerCandida
   const lease = new Lease(store.kv, o.holder, o.log, { ttlMs: o.leaseTtlMs });
   await lease.acquire(o.onLost, !o.ha || !!o.first);
   const t0 = Date.now();
-  const state = ClusterState.withRoot(o.rootHash, store, await store.load());
+  const state = ClusterState.withRoot(o.rootHash, store, await store.loadWhenReady(system.nc, o.log));
   const isActive = () => lease.held;
   await system.spawn(clusterManagerSpec({ cluster: o.cluster, state, name: o.holder, isActive, nodeTimeoutMs: o.nodeTimeoutMs, killGraceMs: o.killGraceMs }));
   await system.spawn(logStoreSpec({ cluster: o.cluster, persist: { nc: system.nc }, isActive }));

@@ -71,10 +71,10 @@ class LogStore implements Actor {
       void this.o.persist.untilJetStream.then(() => ensureLogStream(nc, this.o.cluster, this.maxLines, this.o.persist!.replicas)).catch((err) => ctx.log.error({ err: String(err) }, 'could not create the log stream'));
       return;
     }
-    await ensureLogStream(nc, this.o.cluster, this.maxLines, this.o.persist.replicas);
+    await retryQuickly(() => ensureLogStream(nc, this.o.cluster, this.maxLines, this.o.persist!.replicas), ctx);
     // Every line arrives once, in order, from the stream (after a restart: all of them again).
     // append() is synchronous, so taking lines here never interleaves with a message handler.
-    const msgs = await (await jetstream(nc).consumers.get(name)).consume();
+    const msgs = await retryQuickly(async () => (await jetstream(nc, { timeout: 1_500 }).consumers.get(name)).consume(), ctx);
     this.consumer = msgs;
     void (async () => {
       for await (const m of msgs) this.append(m.subject.split('.')[3]!, decode<LogLine>(m.data));
@@ -156,12 +156,34 @@ class LogStore implements Actor {
 
 export const logStreamName = (cluster: string) => `crane-${cluster}-logs`;
 
-/** Creates the log stream, or updates it (e.g. to more replicas). */
-export async function ensureLogStream(nc: NatsConnection, cluster: string, maxLines = 10_000, replicas = 1): Promise<void> {
+/** Tries fn again for a minute: a new consumer may time out while a lost server is still placed. */
+async function retryQuickly<T>(fn: () => Promise<T>, ctx: ActorContext): Promise<T> {
+  const end = Date.now() + 60_000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > end) throw err;
+      ctx.log.warn({ err: String(err), attempt }, 'could not read the log stream yet; trying again');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/**
+ * Creates the log stream, or raises its replicas. A stream that is there as wanted is left alone:
+ * asking its leader is all a manager taking over needs (creating goes through the meta leader).
+ */
+export async function ensureLogStream(nc: NatsConnection, cluster: string, maxLines = 10_000, replicas?: number): Promise<void> {
   const name = logStreamName(cluster);
-  const jsm = await jetstreamManager(nc);
-  const config = { name, subjects: [subjects(cluster).logAll], max_msgs_per_subject: maxLines, max_bytes: 1 << 30, num_replicas: replicas };
-  await jsm.streams.add(config).catch(() => jsm.streams.update(name, config));
+  const jsm = await jetstreamManager(nc, { timeout: 1_500 });
+  const config = { name, subjects: [subjects(cluster).logAll], max_msgs_per_subject: maxLines, max_bytes: 1 << 30, num_replicas: replicas ?? 1 };
+  const info = await jsm.streams.info(name).catch((err: Error) => {
+    if (/stream not found/i.test(err.message)) return undefined;
+    throw err;
+  });
+  if (!info) await jsm.streams.add(config);
+  else if (replicas !== undefined && info.config.num_replicas !== replicas) await jsm.streams.update(name, { ...info.config, num_replicas: replicas });
 }
 
 export function logStoreSpec(o: LogStoreOptions): ActorSpec {

@@ -8,6 +8,7 @@
  * it replies, so an answered request survives a restart of the cluster manager.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { decode, encode } from '../../bus/codec.js';
 import { CraneError } from '../../bus/errors.js';
@@ -16,7 +17,10 @@ export class StateStore {
   private readonly pending = new Map<string, unknown | null>();
   private flushing?: Promise<void>;
 
-  private constructor(readonly kv: KV) {}
+  private constructor(
+    readonly kv: KV,
+    private readonly name: string,
+  ) {}
 
   static bucketName(cluster: string): string {
     return `crane-${cluster}-state`;
@@ -30,7 +34,7 @@ export class StateStore {
     const opened = await kvm.open(name).then(async (kv) => (await kv.status(), kv)).catch(() => undefined);
     const kv = opened ?? (await kvm.create(name, { history: 1, replicas }));
     if (!opened) await kv.status();
-    return new StateStore(kv);
+    return new StateStore(kv, name);
   }
 
   /** Retries `open` until JetStream answers (an HA cluster's JetStream needs two servers). */
@@ -45,12 +49,30 @@ export class StateStore {
     }
   }
 
+  /**
+   * Every key's last value, trying again while JetStream cannot serve a reader: right after a
+   * manager host is lost, a new reader (a consumer) may be placed on the lost server and time out
+   * until JetStream marks it offline. Short attempts find a live server sooner than one long one.
+   */
+  async loadWhenReady(nc: NatsConnection, log: { warn(o: object, m: string): void }, forMs = 60_000): Promise<Map<string, unknown>> {
+    const quick = await new Kvm(jetstream(nc, { timeout: 1_500 })).open(this.name);
+    const end = Date.now() + forMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.load(10_000, quick);
+      } catch (err) {
+        if (Date.now() > end) throw err;
+        log.warn({ err: String(err), attempt }, 'could not read the state yet; trying again');
+      }
+    }
+  }
+
   /** Every key's last value. */
-  async load(timeoutMs = 15_000): Promise<Map<string, unknown>> {
+  async load(timeoutMs = 15_000, kv = this.kv): Promise<Map<string, unknown>> {
     const out = new Map<string, unknown>();
-    const status = await this.kv.status();
+    const status = await kv.status();
     if (status.values === 0) return out;
-    const iter = await this.kv.watch({ key: '>' });
+    const iter = await kv.watch({ key: '>' });
     const timer = setTimeout(() => iter.stop(), timeoutMs);
     try {
       for await (const e of iter) {
