@@ -56,6 +56,80 @@ export interface StateChange {
   reason?: string;
 }
 
+export type ContainerState = 'STARTING' | 'RUNNING' | 'DONE' | 'ERROR';
+
+/** One container of a cargo, as the AM asks for it: its GPUs (on one node) and how to run it. */
+export interface CargoContainerSpec {
+  /** Unique in the cargo (default: its index). */
+  name?: string;
+  gpus: number;
+  config: ContainerConfig;
+}
+
+/** `POST /v1/jobs/{id}/cargos`: a gang of containers started all or nothing in the job's grant. */
+export interface CargoSpec {
+  /** Unique among the job's cargos (default: cargo-N). */
+  name?: string;
+  containers: CargoContainerSpec[];
+}
+
+/** `POST /v1/jobs/{id}/cargos/{name}/resize`: containers added and removed; the others keep running. */
+export interface CargoResize {
+  /** New containers; gpus and config left out are the cargo's first container's. */
+  add?: CargoContainerSpec[];
+  /** Container names. */
+  remove?: string[];
+}
+
+export interface CargoContainerView {
+  name: string;
+  /** The container's id on its node (log lines carry it). */
+  id: string;
+  node: string;
+  gpus: number[];
+  image: string;
+  state: ContainerState;
+  exitCode?: number;
+  reason?: string;
+  startedAt?: string;
+  endedAt?: string;
+}
+
+export type CargoState = 'STARTING' | 'RUNNING' | 'DONE' | 'ERROR' | 'KILLED';
+
+export interface CargoView {
+  name: string;
+  job: string;
+  state: CargoState;
+  createdAt: string;
+  containers: CargoContainerView[];
+}
+
+/** A shrink under way: the AM is asked to give these GPUs back by the deadline. */
+export interface ReclaimView {
+  gpus: Grant;
+  deadline: string;
+  reason: string;
+}
+
+/** What the AM's event stream (`GET /v1/jobs/{id}/events`) carries, one object per line. */
+export interface JobEvent {
+  type:
+    | 'hello'
+    | 'grant.grown'
+    | 'shrink.requested'
+    | 'grant.shrunk'
+    | 'cargo.started'
+    | 'container.exited'
+    | 'cargo.ended'
+    | 'kill.requested'
+    | 'pause.requested'
+    | 'job.state';
+  /** ISO-8601 UTC. */
+  at: string;
+  [field: string]: unknown;
+}
+
 export interface JobView {
   id: string;
   name: string;
@@ -73,6 +147,12 @@ export interface JobView {
   queuePosition?: number;
   /** Why a QUEUED job waits (waiting for GPUs, over quota, behind a reservation…). */
   queueReason?: string;
+  /** A shrink under way. */
+  reclaim?: ReclaimView;
+  /** PAUSED by its user (`crane job resume` queues it again) rather than for another job. */
+  pausedByUser?: boolean;
+  /** `job inspect` only: the job's cargos. */
+  cargos?: CargoView[];
 }
 
 export interface UserInfo {
@@ -83,6 +163,8 @@ export interface UserInfo {
   weight?: number;
   /** Most GPUs the user may hold at once. */
   quotaGpus?: number;
+  /** The session is a job's own token (its AM's): it reaches only that job. */
+  job?: string;
 }
 
 export interface NodeInfo {
@@ -117,6 +199,10 @@ export interface RunRequest {
   gpus: number[];
   /** Grace period for kills, ms. */
   graceMs?: number;
+  /** The job's own API token (CRANE_TOKEN in the container). */
+  token?: string;
+  /** A cargo container: its cargo's name (CRANE_CARGO). */
+  cargo?: string;
 }
 
 export interface KillRequest {
@@ -155,6 +241,8 @@ export interface ContainerExit {
   /** Set when the container could not start or the runtime failed. */
   error?: string;
   signal?: string;
+  /** It never ran (the node refused or failed to start it). */
+  neverStarted?: boolean;
 }
 
 /** One log line (bus subject crane.<cluster>.log.<job>.<container>). */

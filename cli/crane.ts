@@ -4,6 +4,7 @@ import { cac } from 'cac';
 import { ACTIVE_STATES, CRANE_VERSION, TERMINAL_STATES } from '../actors/protocol.js';
 import type { JobSpec, JobView, LogLine, ResourceSummary, UserInfo } from '../actors/protocol.js';
 import { ExitError, main, out, printJson, runCli, trimHelp, UsageError, warn } from './app.js';
+import { registerCargoCommands } from './crane-cargo.js';
 import { ApiError, Client, withQuery } from './client.js';
 import { loadConfig, resolveTarget, resolveToken, saveConfig, validateEndpoint, type CraneConfig, type Target } from './config.js';
 import { colorEnabled, jobRows, localIso, palette, sortNewestFirst, table, toYaml } from './format.js';
@@ -343,6 +344,10 @@ cli
       if (code) throw new ExitError(code);
     }),
   );
+
+// ---- an app manager's API: cargos, events, pause / resume, release -------------------------------
+
+registerCargoCommands(cli, { connect, act });
 
 // ---- endpoint ---------------------------------------------------------------------------------
 

@@ -188,7 +188,8 @@ function clusterOptions(cmd: Command): Command {
     .option('--cluster <name>', 'Cluster name (bus subject prefix)', { default: 'local' })
     .option('--token-ttl <duration>', 'How long a sign-in lasts: 30s, 10m, 2h, 1d (default 30d)')
     .option('--listen <ip:port>', 'Also serve the API on TCP (tokens required; admin routes need an admin token)')
-    .option('--node-timeout <duration>', 'A node silent this long is lost and its jobs requeued (default 5s)');
+    .option('--node-timeout <duration>', 'A node silent this long is lost and its jobs requeued (default 5s)')
+    .option('--shrink-deadline <duration>', 'How long a job\'s AM has to give GPUs back when asked to shrink (default 30s)');
 }
 
 async function commonOptions(o: Opts) {
@@ -197,6 +198,7 @@ async function commonOptions(o: Opts) {
   const stateDir = str(o.stateDir);
   const tokenTtl = str(o.tokenTtl);
   const nodeTimeout = str(o.nodeTimeout);
+  const shrinkDeadline = str(o.shrinkDeadline);
   const listen = str(o.listen);
   return {
     home: craneHome(),
@@ -206,6 +208,7 @@ async function commonOptions(o: Opts) {
     cluster: str(o.cluster),
     tokenTtlMs: tokenTtl === undefined ? undefined : parseDuration(tokenTtl, '--token-ttl'),
     nodeTimeoutMs: nodeTimeout === undefined ? undefined : parseDuration(nodeTimeout, '--node-timeout'),
+    shrinkDeadlineMs: shrinkDeadline === undefined ? undefined : parseDuration(shrinkDeadline, '--shrink-deadline'),
     listen: listen === undefined ? undefined : parseListen(listen),
   };
 }

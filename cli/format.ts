@@ -90,7 +90,8 @@ export function createdAt(job: JobView): string | undefined {
 export function jobRows(jobs: readonly JobView[], now: number = Date.now(), colors: Palette = palette(false)): string[][] {
   return sortNewestFirst(jobs).map((j) => {
     const last = j.history.at(-1)?.at;
-    const queued = j.state === 'QUEUED' && j.queuePosition ? ` #${j.queuePosition}${j.queueReason ? `: ${j.queueReason}` : ''}` : '';
+    const waits = (j.state === 'QUEUED' || j.state === 'PAUSED') && j.queuePosition;
+    const queued = waits ? ` #${j.queuePosition}${j.queueReason ? `: ${j.queueReason}` : ''}` : j.state === 'PAUSED' && j.reason ? `: ${j.reason}` : '';
     const status = `${j.state}${last ? ` ${age(last, now)}` : ''}${queued}`;
     const created = createdAt(j);
     return [

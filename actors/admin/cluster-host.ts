@@ -52,6 +52,8 @@ export interface HostContext {
   /** scrypt hash of root's password (root-password in CRANE_HOME); '' on a host that joined. */
   rootHash: string;
   log: Logger;
+  /** The user API socket this host serves: a job's AM reaches the cluster through it. */
+  cliSocket: string;
 }
 
 export interface Components {
@@ -118,7 +120,7 @@ export async function hostCluster(o: HostOptions, components: Components): Promi
 
   try {
     const rootHash = o.rootPassword === false ? '' : await hashPassword(rootPassword(files.rootPassword));
-    await components.start({ system, busUrl, cluster, stateDir, rootHash, log });
+    await components.start({ system, busUrl, cluster, stateDir, rootHash, log, cliSocket: files.cliSocket });
     const more = o.moreStatus;
     await system.spawn(adminSpec({ cluster, host: o.host, info, stop: () => void stop(), leave: o.leave, moreStatus: more && (() => more(nc)) }));
     const inbox = subjects(cluster).inbox;

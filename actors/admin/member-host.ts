@@ -102,7 +102,7 @@ export async function runMember(p: MemberPaths, o: { signals?: boolean } = {}): 
       },
     },
     {
-      async start({ system, busUrl, cluster, stateDir, rootHash, log }) {
+      async start({ system, busUrl, cluster, stateDir, rootHash, log, cliSocket }) {
         cm = (verb, body) => system.ask(sub.cm(verb), verb, body, { timeout: 5_000 });
         const sup = (supervisor = new ProcessSupervisor(join(p.stateDir, 'logs'), log));
         const env = { CRANE_BUS_USER: m.user, CRANE_BUS_PASS: m.secret };
@@ -111,7 +111,7 @@ export async function runMember(p: MemberPaths, o: { signals?: boolean } = {}): 
         const first = !m.seedRoute;
         if (manager) run('cluster-manager', { role: 'cluster-manager', holder: `${m.node}/cluster-manager`, busUrl, cluster, ha: m.ha, first }, { CRANE_ROOT_HASH: rootHash });
         run('gateway', { role: 'gateway', busUrl, cluster });
-        run(m.node, { role: 'node', busUrl, cluster, name: m.node, gpus: m.gpus, hostJobs: m.hostJobs, manager, stateDir: join(stateDir, 'nodes', m.node) });
+        run(m.node, { role: 'node', busUrl, cluster, name: m.node, gpus: m.gpus, hostJobs: m.hostJobs, manager, stateDir: join(stateDir, 'nodes', m.node), apiSocket: cliSocket });
         // Ready once this host's node manager is READY at the cluster manager (across the leaf link).
         const deadline = Date.now() + READY_MS;
         for (;;) {

@@ -20,6 +20,8 @@ export interface PseudoclusterOptions {
   managers?: number;
   leaseTtlMs?: number;
   killGraceMs?: number;
+  /** How long an AM has to give GPUs back when asked to shrink. */
+  shrinkDeadlineMs?: number;
   tokenTtlMs?: number;
 }
 
@@ -37,20 +39,20 @@ export async function runPseudocluster(o: PseudoclusterOptions): Promise<HostedC
   return hostCluster(
     { mode: 'pseudocluster', home: o.home, stateDir: o.stateDir, natsUrl: o.natsUrl, cluster: o.cluster, signals: o.signals, listen: o.listen },
     {
-      async start({ system, busUrl, cluster, stateDir, rootHash, log }) {
+      async start({ system, busUrl, cluster, stateDir, rootHash, log, cliSocket }) {
         const sup = (supervisor = new ProcessSupervisor(join(o.home, 'logs'), log));
         const run = (name: string, spec: ComponentSpec, env: NodeJS.ProcessEnv = {}) => sup.add(name, [ENTRY, JSON.stringify(spec)], env);
         // With --managers M > 1, M candidates: one holds the lease and is active, the others wait.
         const managers = o.managers ?? 1;
         for (let i = 1; i <= managers; i++) {
           const holder = managers === 1 ? 'cluster-manager' : `cluster-manager-${i}`;
-          const cm: ComponentSpec = { role: 'cluster-manager', holder, busUrl, cluster, nodeTimeoutMs: o.nodeTimeoutMs, killGraceMs: o.killGraceMs, leaseTtlMs: o.leaseTtlMs };
+          const cm: ComponentSpec = { role: 'cluster-manager', holder, busUrl, cluster, nodeTimeoutMs: o.nodeTimeoutMs, killGraceMs: o.killGraceMs, leaseTtlMs: o.leaseTtlMs, shrinkDeadlineMs: o.shrinkDeadlineMs };
           run(holder, cm, { CRANE_ROOT_HASH: rootHash });
         }
         run('gateway', { role: 'gateway', busUrl, cluster, tokenTtlMs: o.tokenTtlMs });
         const gpus = Array.from({ length: o.gpusPerNode }, (_, i) => i);
         for (const name of nodeNames(o.nodes)) {
-          run(name, { role: 'node', busUrl, cluster, name, gpus, hostJobs: o.hostJobs, stateDir: join(stateDir, 'nodes', name) });
+          run(name, { role: 'node', busUrl, cluster, name, gpus, hostJobs: o.hostJobs, stateDir: join(stateDir, 'nodes', name), apiSocket: cliSocket });
         }
         // Starting N Node processes is CPU-bound (~0.3 s of CPU each): allow for it.
         await waitForNodes(system, cluster, nodeNames(o.nodes), 30_000 + o.nodes * 400);

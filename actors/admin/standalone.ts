@@ -25,6 +25,8 @@ export interface StandaloneOptions {
   signals?: boolean;
   nodeTimeoutMs?: number;
   killGraceMs?: number;
+  /** How long an AM has to give GPUs back when asked to shrink. */
+  shrinkDeadlineMs?: number;
   /** How long a sign-in lasts (default 30 days). */
   tokenTtlMs?: number;
 }
@@ -44,7 +46,7 @@ export async function runStandalone(o: StandaloneOptions): Promise<Standalone> {
   return hostCluster(
     { mode: 'standalone', home: o.home, stateDir: o.stateDir, natsUrl: o.natsUrl, cluster: o.cluster, signals: o.signals, listen: o.listen },
     {
-      async start({ system, cluster, stateDir, rootHash, log }) {
+      async start({ system, cluster, stateDir, rootHash, log, cliSocket }) {
         const nodeDir = join(stateDir, 'nodes', nodeName);
         const docker = (await DockerRuntime.probe())
           ? new DockerRuntime({ node: nodeName, deviceRequests: !o.gpus && gpus.length > 0, owner: nodeDir })
@@ -52,10 +54,10 @@ export async function runStandalone(o: StandaloneOptions): Promise<Standalone> {
         // In memory unless --state-dir was given (then it outlives a restart, as a pseudocluster's).
         const store = o.stateDir ? await StateStore.open(system.nc, cluster) : undefined;
         const state = ClusterState.withRoot(rootHash, store, await store?.load());
-        await system.spawn(clusterManagerSpec({ cluster, state, nodeTimeoutMs: o.nodeTimeoutMs, killGraceMs: o.killGraceMs }));
+        await system.spawn(clusterManagerSpec({ cluster, state, nodeTimeoutMs: o.nodeTimeoutMs, killGraceMs: o.killGraceMs, shrinkDeadlineMs: o.shrinkDeadlineMs }));
         await system.spawn(logStoreSpec({ cluster, persist: o.stateDir ? { nc: system.nc } : undefined }));
         for (const g of gatewaySpecs({ cluster, tokenTtlMs: o.tokenTtlMs })) await system.spawn(g);
-        await system.spawn(nodeManagerSpec({ cluster, name: nodeName, gpus, hostJobs: o.hostJobs, docker, stateDir: nodeDir }));
+        await system.spawn(nodeManagerSpec({ cluster, name: nodeName, gpus, hostJobs: o.hostJobs, docker, stateDir: nodeDir, apiSocket: cliSocket }));
         await waitForNodes(system, cluster, [nodeName]);
         log.info({ gpus, node: nodeName, docker: !!docker }, 'node ready');
       },

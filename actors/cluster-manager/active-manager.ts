@@ -17,6 +17,7 @@ export interface ManagerCandidateOptions {
   holder: string;
   nodeTimeoutMs?: number;
   killGraceMs?: number;
+  shrinkDeadlineMs?: number;
   leaseTtlMs?: number;
   /** An HA cluster: manager hosts share a clustered JetStream, replicas follow their number. */
   ha?: boolean;
@@ -43,7 +44,7 @@ export async function runManagerCandidate(system: ActorSystem, o: ManagerCandida
   const t0 = Date.now();
   const state = ClusterState.withRoot(o.rootHash, store, await store.loadWhenReady(system.nc, o.log));
   const isActive = () => lease.held;
-  await system.spawn(clusterManagerSpec({ cluster: o.cluster, state, name: o.holder, isActive, nodeTimeoutMs: o.nodeTimeoutMs, killGraceMs: o.killGraceMs }));
+  await system.spawn(clusterManagerSpec({ cluster: o.cluster, state, name: o.holder, isActive, nodeTimeoutMs: o.nodeTimeoutMs, killGraceMs: o.killGraceMs, shrinkDeadlineMs: o.shrinkDeadlineMs }));
   await system.spawn(logStoreSpec({ cluster: o.cluster, persist: { nc: system.nc }, isActive }));
   const keeper = o.ha ? keepReplicas(system, o) : undefined;
   o.log.info({ holder: o.holder, jobs: state.jobs.size, loadMs: Date.now() - t0 }, 'active cluster manager');
@@ -63,7 +64,7 @@ async function runBeforeJetStream(system: ActorSystem, o: ManagerCandidateOption
   const isActive = () => !lease || lease.held;
   let jetStreamUp!: () => void;
   const untilJetStream = new Promise<void>((r) => (jetStreamUp = r));
-  await system.spawn(clusterManagerSpec({ cluster: o.cluster, state, name: o.holder, isActive, nodeTimeoutMs: o.nodeTimeoutMs, killGraceMs: o.killGraceMs }));
+  await system.spawn(clusterManagerSpec({ cluster: o.cluster, state, name: o.holder, isActive, nodeTimeoutMs: o.nodeTimeoutMs, killGraceMs: o.killGraceMs, shrinkDeadlineMs: o.shrinkDeadlineMs }));
   await system.spawn(logStoreSpec({ cluster: o.cluster, persist: { nc: system.nc, untilJetStream }, isActive }));
   void (async () => {
     const store = await StateStore.openWhenReady(system.nc, o.cluster, o.log);

@@ -26,12 +26,16 @@ interface JobLog {
   bytes: number;
   dropped: number;
   ended: boolean;
+  /** Cargo containers that have exited: a follow of a cargo's logs ends with its last one. */
+  endedContainers: Set<string>;
   followers: Set<Follower>;
 }
 
 interface Follower {
   w: StreamWriter;
   source?: string;
+  /** Only these containers' lines (a cargo's). */
+  containers?: Set<string>;
 }
 
 export interface LogReadRequest {
@@ -42,6 +46,10 @@ export interface LogReadRequest {
   source?: 'stdout' | 'stderr';
   /** The job had ended when the gateway looked. */
   ended: boolean;
+  /** Only these containers' lines (a cargo's logs); the follow ends once they all exited. */
+  containers?: string[];
+  /** Those of `containers` that had exited when the gateway looked. */
+  exited?: string[];
 }
 
 /**
@@ -88,7 +96,7 @@ class LogStore implements Actor {
   private entry(job: string): JobLog {
     let e = this.jobs.get(job);
     if (!e) {
-      e = { lines: [], bytes: 0, dropped: 0, ended: false, followers: new Set() };
+      e = { lines: [], bytes: 0, dropped: 0, ended: false, endedContainers: new Set(), followers: new Set() };
       this.jobs.set(job, e);
     }
     return e;
@@ -101,6 +109,12 @@ class LogStore implements Actor {
       case 'job.state':
         if (TERMINAL_STATES.includes((msg.body as { state: JobState }).state)) this.end(msg.body.id);
         return;
+      case 'container.ended': {
+        const e = this.entry(msg.body.job);
+        e.endedContainers.add(msg.body.container);
+        for (const f of e.followers) if (f.containers && [...f.containers].every((c) => e.endedContainers.has(c))) f.w.end();
+        return;
+      }
       case 'drop':
         this.end(msg.body.job);
         this.jobs.delete(msg.body.job);
@@ -125,7 +139,7 @@ class LogStore implements Actor {
       e.bytes -= e.lines.shift()!.line.length;
       e.dropped++;
     }
-    for (const f of e.followers) if (!f.source || f.source === l.src) f.w.write(l);
+    for (const f of e.followers) if ((!f.source || f.source === l.src) && (!f.containers || f.containers.has(l.container ?? ''))) f.w.write(l);
   }
 
   private end(job: string): void {
@@ -140,13 +154,16 @@ class LogStore implements Actor {
     const w = ctx.openStream(msg);
     const e = this.entry(r.job);
     if (r.ended) e.ended = true;
-    const lines = e.lines.filter((l) => (!r.source || l.src === r.source) && (!r.since || l.t >= r.since));
+    for (const c of r.exited ?? []) e.endedContainers.add(c);
+    const only = r.containers && new Set(r.containers);
+    const lines = e.lines.filter((l) => (!r.source || l.src === r.source) && (!r.since || l.t >= r.since) && (!only || only.has(l.container ?? '')));
     // The consumer subscribed to its inbox before asking, so lines sent before the reply wait there.
     if (e.dropped > 0 && !r.since) w.write({ t: e.lines[0]?.t ?? Date.now(), src: 'stderr', line: `[crane: ${e.dropped} earlier lines were dropped]`, container: 'crane' });
     for (const l of lines) w.write(l);
-    if (!r.follow || e.ended) w.end();
+    const done = only && [...only].every((c) => e.endedContainers.has(c));
+    if (!r.follow || e.ended || done) w.end();
     else {
-      const f = { w, source: r.source };
+      const f = { w, source: r.source, containers: only };
       e.followers.add(f);
       w.onClose(() => e.followers.delete(f));
     }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { StateStore } from './store.js';
-import type { JobView, RegisterNode, UserInfo } from '../protocol.js';
+import type { CargoContainerView, ContainerConfig, JobView, RegisterNode, UserInfo } from '../protocol.js';
 
 export interface UserRecord extends UserInfo {
   /** scrypt hash (actors/gateway/password.ts); never leaves the cluster manager except to a gateway. */
@@ -19,9 +19,40 @@ export interface NodeRecord {
   confirmed: boolean;
 }
 
+export interface CargoContainerRecord extends CargoContainerView {
+  config: ContainerConfig;
+}
+
+export interface CargoRecord {
+  name: string;
+  createdAt: string;
+  /** Creation order within the job: the newest cargos are stopped first on a shrink. */
+  age: number;
+  /** Killed by the AM, a shrink or the job's end: its containers' exits do not make it ERROR. */
+  killed?: boolean;
+  /** Why it could not start (one container failed: the others were stopped). */
+  failure?: string;
+  containers: CargoContainerRecord[];
+}
+
+/** A session: a user's, or a job's own (its AM's) when `job` is set. */
+export interface TokenRecord {
+  username: string;
+  expiresAt: number;
+  job?: string;
+}
+
 export interface JobRecord {
   view: JobView;
   seq: number;
+  /** The job's cargos (inspect shows them; ended ones stay until the job is removed). */
+  cargos?: CargoRecord[];
+  /** How many times its AM was started (requeues and resumes start it again). */
+  runs?: number;
+  /** sha256 of the current run's job token (revoked when the run ends). */
+  tokenKey?: string;
+  /** A pause under way: once every container has exited the job is PAUSED. */
+  pausing?: { byUser: boolean; reason: string };
   /** Kill requested: the exit that follows ends the job as killed. */
   killing?: boolean;
   /** Remove once terminal (rm --force of a running job). */
@@ -37,7 +68,7 @@ export interface JobRecord {
 export class ClusterState {
   readonly users = new Map<string, UserRecord>();
   /** sha256(token) -> session. */
-  readonly tokens = new Map<string, { username: string; expiresAt: number }>();
+  readonly tokens = new Map<string, TokenRecord>();
   readonly nodes = new Map<string, NodeRecord>();
   readonly jobs = new Map<string, JobRecord>();
   /** `${user}/${name}` -> job id: names are unique per user. */
@@ -60,7 +91,7 @@ export class ClusterState {
     for (const [key, v] of entries) {
       const [kind, id] = [key.slice(0, key.indexOf('.')), key.slice(key.indexOf('.') + 1)];
       if (kind === 'user') s.users.set(id, v as UserRecord);
-      else if (kind === 'token') s.tokens.set(id, v as { username: string; expiresAt: number });
+      else if (kind === 'token') s.tokens.set(id, v as TokenRecord);
       else if (kind === 'node') {
         const reg = v as RegisterNode;
         s.nodes.set(reg.name, { reg, free: new Set(), owners: new Map(), lastHeartbeat: now, state: 'READY', confirmed: false });
@@ -72,7 +103,7 @@ export class ClusterState {
       }
     }
     s.queue = [...s.jobs.values()]
-      .filter((r) => r.view.state === 'QUEUED')
+      .filter((r) => r.view.state === 'QUEUED' || (r.view.state === 'PAUSED' && !r.view.pausedByUser))
       .sort((a, b) => (b.requeues ?? 0) - (a.requeues ?? 0) || a.seq - b.seq)
       .map((r) => r.view.id);
     for (const r of s.jobs.values()) {
@@ -101,7 +132,7 @@ export class ClusterState {
       if (this.jobs.has(k)) continue;
       this.jobs.set(k, r);
       this.names.set(`${r.view.user}/${r.view.name}`, k);
-      if (r.view.state === 'QUEUED') this.queue.push(k);
+      if (r.view.state === 'QUEUED' || (r.view.state === 'PAUSED' && !r.view.pausedByUser)) this.queue.push(k);
     }
     this.seq = Math.max(this.seq, stored.seq);
   }
@@ -124,13 +155,14 @@ export class ClusterState {
     return this.users.delete(username);
   }
 
-  saveToken(token: string, t: { username: string; expiresAt: number }): void {
+  saveToken(token: string, t: TokenRecord): string {
     const h = tokenHash(token);
     this.tokens.set(h, t);
     this.store?.put(`token.${h}`, t);
+    return h;
   }
 
-  findToken(token: string): { key: string; username: string; expiresAt: number } | undefined {
+  findToken(token: string): ({ key: string } & TokenRecord) | undefined {
     const key = tokenHash(token);
     const t = this.tokens.get(key);
     return t && { key, ...t };
@@ -159,7 +191,12 @@ export class ClusterState {
     this.store?.del(`job.${id}`);
   }
 
+  /** The jobs a caller may see: an admin all, a user their own, a job's token only that job. */
   userJobs(user: UserInfo): Iterable<JobView> {
+    if (user.job) {
+      const r = this.jobs.get(user.job);
+      return r ? [r.view] : [];
+    }
     const all = [...this.jobs.values()].map((r) => r.view);
     return user.isAdmin ? all : all.filter((j) => j.user === user.username);
   }

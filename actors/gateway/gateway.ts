@@ -6,6 +6,7 @@ import { ACTIVE_STATES, TERMINAL_STATES, type ImageCheck, type JobState, type Jo
 import type { UserRecord } from '../cluster-manager/state.js';
 import type { LogReadRequest } from '../cluster-manager/log-store.js';
 import { generateToken, verifyPassword } from './password.js';
+import { validateCargoResize, validateCargoSpec } from './validate-cargo.js';
 import { validateJobSpec } from './validate-job.js';
 
 export interface GatewayOptions {
@@ -24,6 +25,24 @@ const STATES = new Set<string>([...ACTIVE_STATES, ...TERMINAL_STATES]);
 const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
 const truthy = (v: string | string[] | undefined) => ['1', 'true', 'yes'].includes(one(v) ?? '');
+
+/** What a job's own token (its AM's) may do: read and steer that job and its cargos, nothing else. */
+const JOB_TOKEN_ROUTES = new Set([
+  'me',
+  'resources',
+  'jobs.list',
+  'jobs.get',
+  'jobs.logs',
+  'jobs.wait',
+  'jobs.events',
+  'jobs.release',
+  'cargos.create',
+  'cargos.list',
+  'cargos.get',
+  'cargos.kill',
+  'cargos.resize',
+  'cargos.logs',
+]);
 
 /**
  * The user API: authenticates every request, scopes it to its user and forwards it to the cluster
@@ -60,8 +79,10 @@ class Gateway implements Actor {
     if (msg.type === 'ping') return { ok: true };
     if (msg.type === 'signin') return this.signin(req, msg, ctx);
     const user = await this.authenticate(req.token, msg, ctx);
+    if (user.job && !JOB_TOKEN_ROUTES.has(msg.type)) throw new CraneError('forbidden', `a job's own token reaches only its job: it cannot ${msg.type.replace('.', ' ')}`);
     const cm = (type: string, body: object, timeout?: number) => ctx.ask(this.sub.cm(type), type, { ...body, user }, { cause: msg, timeout });
     const ref = req.params.ref ?? '';
+    const cargo = req.params.cargo ?? '';
     switch (msg.type) {
       case 'signout':
         tokenCache.delete(req.token!);
@@ -91,6 +112,26 @@ class Gateway implements Actor {
         return cm('job.wait', { ref });
       case 'jobs.logs':
         return this.logs(req, ref, user, msg, ctx);
+      case 'jobs.events':
+        return cm('job.events', { ref });
+      case 'jobs.pause':
+        return cm('job.pause', { ref });
+      case 'jobs.resume':
+        return cm('job.resume', { ref });
+      case 'jobs.release':
+        return cm('job.release', { ref, gpus: validateGrant((req.body as { gpus?: unknown } | undefined)?.gpus) });
+      case 'cargos.create':
+        return cm('cargo.create', { ref, spec: validateCargoSpec(req.body) }, 70_000);
+      case 'cargos.list':
+        return cm('cargo.list', { ref });
+      case 'cargos.get':
+        return cm('cargo.get', { ref, cargo });
+      case 'cargos.kill':
+        return cm('cargo.kill', { ref, cargo, force: truthy(req.query.force) }, 30_000);
+      case 'cargos.resize':
+        return cm('cargo.resize', { ref, cargo, resize: validateCargoResize(req.body) }, 70_000);
+      case 'cargos.logs':
+        return this.logs(req, ref, user, msg, ctx, cargo);
       default:
         throw new CraneError('invalid', `gateway does not handle '${msg.type}'`);
     }
@@ -121,7 +162,7 @@ class Gateway implements Actor {
     const hit = tokenCache.get(token);
     if (hit && hit.until > now) return hit.user;
     const u = await ctx.ask<UserInfo & { expiresAt: number }>(this.sub.cm('token.check'), 'token.check', { token }, { cause: msg });
-    const user = { id: u.id, username: u.username, isAdmin: u.isAdmin };
+    const user: UserInfo = { id: u.id, username: u.username, isAdmin: u.isAdmin, ...(u.job ? { job: u.job } : {}) };
     if (tokenCache.size > 10_000) tokenCache.clear();
     tokenCache.set(token, { user, until: Math.min(now + this.cacheMs, u.expiresAt) });
     return user;
@@ -143,8 +184,10 @@ class Gateway implements Actor {
     imageCache.set(image, Date.now() + 30_000);
   }
 
-  private async logs(req: BridgeRequest, ref: string, user: UserInfo, msg: Envelope, ctx: ActorContext) {
+  private async logs(req: BridgeRequest, ref: string, user: UserInfo, msg: Envelope, ctx: ActorContext, cargo?: string) {
     const job = await ctx.ask<JobView>(this.sub.cm('job.get'), 'job.get', { ref, user }, { cause: msg });
+    const c = cargo === undefined ? undefined : job.cargos?.find((x) => x.name === cargo);
+    if (cargo !== undefined && !c) throw new CraneError('not-found', `job ${job.name} has no cargo '${cargo}'`);
     const source = one(req.query.source);
     if (source && source !== 'stdout' && source !== 'stderr') throw new CraneError('invalid', `source must be stdout or stderr (got '${source}')`);
     const sinceRaw = one(req.query.since);
@@ -156,6 +199,12 @@ class Gateway implements Actor {
       since,
       source: source as LogReadRequest['source'],
       ended: TERMINAL_STATES.includes(job.state),
+      ...(c
+        ? {
+            containers: c.containers.map((x) => x.id),
+            exited: c.containers.filter((x) => x.state === 'DONE' || x.state === 'ERROR').map((x) => x.id),
+          }
+        : {}),
     };
     return ctx.ask(this.sub.logstore('read'), 'read', body, { cause: msg });
   }
@@ -189,5 +238,26 @@ export function userRoutes(cluster: string) {
     r('DELETE', '/v1/jobs/:ref', 'jobs.rm', { timeoutMs: 35_000 }),
     r('GET', '/v1/jobs/:ref/logs', 'jobs.logs', { stream: true }),
     r('GET', '/v1/jobs/:ref/wait', 'jobs.wait', { stream: true }),
+    r('GET', '/v1/jobs/:ref/events', 'jobs.events', { stream: true }),
+    r('POST', '/v1/jobs/:ref/pause', 'jobs.pause'),
+    r('POST', '/v1/jobs/:ref/resume', 'jobs.resume'),
+    r('POST', '/v1/jobs/:ref/release', 'jobs.release'),
+    r('POST', '/v1/jobs/:ref/cargos', 'cargos.create', { status: 201, timeoutMs: 75_000 }),
+    r('GET', '/v1/jobs/:ref/cargos', 'cargos.list'),
+    r('GET', '/v1/jobs/:ref/cargos/:cargo', 'cargos.get'),
+    r('POST', '/v1/jobs/:ref/cargos/:cargo/kill', 'cargos.kill', { timeoutMs: 35_000 }),
+    r('POST', '/v1/jobs/:ref/cargos/:cargo/resize', 'cargos.resize', { timeoutMs: 75_000 }),
+    r('GET', '/v1/jobs/:ref/cargos/:cargo/logs', 'cargos.logs', { stream: true }),
   ];
+}
+
+/** A grant from the API: { node: [indices] }, or undefined. */
+function validateGrant(raw: unknown): Record<string, number[]> | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const ok =
+    typeof raw === 'object' &&
+    !Array.isArray(raw) &&
+    Object.values(raw as object).every((xs) => Array.isArray(xs) && xs.every((x) => Number.isInteger(x) && x >= 0));
+  if (!ok) throw new CraneError('invalid', 'gpus must map node names to GPU indices: {"node-1": [0, 1]}');
+  return raw as Record<string, number[]>;
 }

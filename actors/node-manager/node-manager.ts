@@ -27,7 +27,12 @@ export interface NodeManagerOptions {
   stateDir?: string;
   /** A manager host's node (it holds a JetStream replica). */
   manager?: boolean;
+  /** The user API socket of this host: an AM reaches the cluster through it (CRANE_SOCKET). */
+  apiSocket?: string;
 }
+
+/** Where a container sees the API socket. */
+export const CONTAINER_API_SOCKET = '/run/crane/crane-cli.sock';
 
 /** One container this node runs; `done` resolves once its exit was reported. */
 interface Running {
@@ -138,8 +143,9 @@ class NodeManager implements Actor {
       ports: c.ports ?? [],
       shmSize: c.shmSize ?? 0,
     };
-    const full: RunRequest = { ...req, config, gpus: req.gpus ?? [] };
     const runtime = this.runtimeFor(config.image);
+    this.withApi(req, config, runtime === this.state.host);
+    const full: RunRequest = { ...req, config, gpus: req.gpus ?? [] };
     let reported!: () => void;
     const done = new Promise<void>((r) => (reported = r));
     this.state.containers.set(req.container, { runtime, graceMs: req.graceMs ?? DEFAULT_GRACE_MS, done });
@@ -161,6 +167,22 @@ class NodeManager implements Actor {
     }
     ctx.log.info({ job: req.job, container: req.container, image: config.image, gpus: full.gpus }, 'container started');
     return { started: true, node };
+  }
+
+  /**
+   * The AM gets its job's token and the API socket (a Docker container gets the socket mounted);
+   * every container learns its role and cargo.
+   */
+  private withApi(req: RunRequest, config: ContainerConfig, host: boolean): void {
+    const env: Record<string, string> = { CRANE_ROLE: req.cargo ? 'cargo' : 'am' };
+    if (req.cargo) env.CRANE_CARGO = req.cargo;
+    const sock = this.opts.apiSocket;
+    if (req.token && sock) {
+      env.CRANE_TOKEN = req.token;
+      env.CRANE_SOCKET = host ? sock : CONTAINER_API_SOCKET;
+      if (!host) config.mounts = [...config.mounts, { hostDir: sock, containerDir: CONTAINER_API_SOCKET, mode: 'rw' }];
+    }
+    config.env = { ...config.env, ...env };
   }
 
   private kill(req: KillRequest, ctx: ActorContext): { ok: true; gone?: true } {

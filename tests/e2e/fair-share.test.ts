@@ -58,18 +58,22 @@ test.serial('freed GPUs go to the user furthest below their share, not to the ol
   t.is((await jobs(alice)).a3!.state, 'QUEUED', 'alice holds 1 GPU and bob 0: bob goes first');
 });
 
-test.serial('--priority orders a user\'s own jobs; a quota caps what they hold', async (t) => {
+test.serial('--priority: a user\'s higher-priority job pauses their running lower one, which is first in line to resume; a quota caps what they hold', async (t) => {
   t.is((await alice.crane(['job', 'add', 'host', '1', '-c', 'sleep 60', '-n', 'urgent', '--priority', '5'])).code, 0);
+  await until('urgent RUNNING', async () => (await jobs(alice)).urgent?.state === 'RUNNING');
   const a = await jobs(alice);
-  t.true(a.urgent!.queuePosition! < a.a3!.queuePosition!, 'urgent is considered before the older a3');
-  t.is(a.a3!.queueReason, 'behind your job urgent (it waits for GPUs)');
+  t.is(a.a2!.state, 'PAUSED', 'alice\'s running a2 (priority 0) made room for urgent (priority 5)');
+  t.regex(a.a2!.queueReason!, /^waiting for 1 more GPU/);
+  t.true(a.a2!.queuePosition! < a.a3!.queuePosition!, 'the paused a2 resumes before the newer a3 starts');
+  t.is(a.a3!.queueReason, 'behind your job a2 (it waits for GPUs)');
+  t.regex((await alice.crane(['job', 'inspect', 'a2'])).stdout, /reason: paused for higher-priority job urgent \(\w{8}\)/);
 
   t.is((await admin.craneadm(['user', 'quota', 'alice', '--gpus', '1', '--weight', '2'])).stdout, 'alice: quota 1 GPUs, weight 2\n');
   t.regex((await admin.craneadm(['user', 'ls'])).stdout, /\nalice +\S+ +1 +2\n/);
   const refused = await alice.crane(['job', 'add', 'host', '2', '-c', 'true']);
   t.is(refused.code, 1);
   t.is(refused.stderr, 'error: job can never run: it needs 2 GPUs but your quota is 1\n');
-  t.is((await jobs(alice)).urgent!.queueReason, 'over quota: you hold 1 of 1 GPUs and it needs 1');
+  t.is((await jobs(alice)).a2!.queueReason, 'over quota: you hold 1 of 1 GPUs and it needs 1');
   t.is((await admin.craneadm(['user', 'quota', 'alice', '--gpus', 'none'])).stdout, 'alice: quota none GPUs, weight 2\n');
 });
 
