@@ -259,7 +259,9 @@ export class ActorSystem {
     return unwrapReply<T>(reply);
   }
 
+  /** Fire and forget; on a closed connection (the system is stopping) the message is dropped. */
   tell(subject: string, type: string, body: unknown, opts: { from?: string; cause?: Envelope } = {}): void {
+    if (this.nc.isClosed()) return;
     this.nc.publish(subject, encode(body), {
       headers: craneHeaders(type, opts.from ?? this.name, opts.cause?.trace ?? newTraceId()),
     });

@@ -227,12 +227,18 @@ export function placeCargo(free: Grant, containers: CargoContainerNeed[], nodeSe
   const used = new Set<string>();
   const out: Array<{ node: string; gpus: number[] } | undefined> = containers.map(() => undefined);
   const order = containers.map((c, k) => ({ c, k })).sort((a, b) => b.c.gpus - a.c.gpus || a.k - b.k);
+  let rest = containers.reduce((a, c) => a + c.gpus, 0);
+  const room = (n: string) => left.get(n)!.length;
+  const tightest = (ns: string[]) => [...ns].sort((a, b) => room(a) - room(b) || a.localeCompare(b))[0];
   for (const { c, k } of order) {
-    const fitting = nodes.filter((n) => left.get(n)!.length >= c.gpus && nodeServes(n, c.image));
-    // A node the cargo uses already (the tightest fit), else the one with the most free GPUs.
-    const reuse = fitting.filter((n) => used.has(n)).sort((a, b) => left.get(a)!.length - left.get(b)!.length || a.localeCompare(b))[0];
-    const fresh = fitting.sort((a, b) => left.get(b)!.length - left.get(a)!.length || a.localeCompare(b))[0];
-    const node = reuse ?? fresh;
+    const fitting = nodes.filter((n) => room(n) >= c.gpus && nodeServes(n, c.image));
+    // A node the cargo uses already (the tightest fit); else the tightest node that holds all
+    // that is left of the cargo; else the node with the most free GPUs (the fewest nodes).
+    const reuse = tightest(fitting.filter((n) => used.has(n)));
+    const whole = tightest(fitting.filter((n) => room(n) >= rest));
+    const most = [...fitting].sort((a, b) => room(b) - room(a) || a.localeCompare(b))[0];
+    const node = reuse ?? whole ?? most;
+    rest -= c.gpus;
     if (node === undefined) return undefined;
     const gs = left.get(node)!;
     out[k] = { node, gpus: gs.splice(0, c.gpus) };

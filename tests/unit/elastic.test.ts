@@ -105,7 +105,8 @@ test('cargo: all or nothing, each container on one node, as few nodes as possibl
   const p = placeCargo(free, [{ gpus: 2, image: 'host' }, { gpus: 2, image: 'host' }, { gpus: 1, image: 'host' }], () => true)!;
   t.deepEqual(
     p.map((x) => x.node),
-    ['n2', 'n2', 'n1'],
+    ['n2', 'n2', 'n3'],
+    'the last one on the tightest node that holds it',
   );
   t.deepEqual(p[0]!.gpus, [0, 1]);
   t.deepEqual(p[1]!.gpus, [2, 3]);
