@@ -16,7 +16,7 @@
 import type { Grant, ResourceSpec } from '../protocol.js';
 import type { UserShare } from './fair-share.js';
 import { gpuCount, holds, minus } from './grant.js';
-import { placeJob, type NodeCapacity, type QueuedJob } from './scheduler.js';
+import type { NodeCapacity, QueuedJob } from './scheduler.js';
 
 export interface ElasticJob {
   id: string;
@@ -53,53 +53,117 @@ export interface GrowInput {
   queueWaits: boolean;
 }
 
-/** GPUs to add to each job (job id -> grant); jobs that get nothing are absent. */
+/**
+ * GPUs to add to each job (job id -> grant); jobs that get nothing are absent. The job of the user
+ * furthest below their share goes first, and takes as much of one node as it may before another
+ * user would be further below theirs: fair, yet a pass over an empty cluster of 1,000 nodes is a
+ * few hundred steps, not one per GPU.
+ */
 export function planGrow(i: GrowInput): Map<string, Grant> {
-  const nodes = i.nodes.map((n) => ({ ...n, free: [...n.free] }));
   const held = { ...i.held };
   const out = new Map<string, Grant>();
   const want = new Map<string, number>();
   for (const j of i.jobs) {
     if (j.pausing || gpuCount(j.reclaiming) > 0) continue;
+    const quota = i.users[j.user]?.quotaGpus;
     const target = i.queueWaits ? j.resources.min : j.resources.max;
-    const need = target - gpuCount(j.grant);
+    const need = Math.min(target - gpuCount(j.grant), quota === undefined ? Infinity : quota - (held[j.user] ?? 0));
     if (need > 0) want.set(j.id, need);
   }
-  const canGrow = (j: ElasticJob) => {
-    const quota = i.users[j.user]?.quotaGpus;
-    return (want.get(j.id) ?? 0) > 0 && (quota === undefined || (held[j.user] ?? 0) < quota) && nodes.some((n) => n.free.length > 0 && eligible(n, j.image));
-  };
+  if (want.size === 0) return out;
+  const free = new FreeIndex(i.nodes);
+  const growing = i.jobs.filter((j) => want.has(j.id));
   for (;;) {
-    // One GPU at a time to the job whose user is furthest below their share: growth is shared fairly.
+    // The job whose user is furthest below their share (then priority, then age) that can grow.
     let pick: ElasticJob | undefined;
-    for (const j of i.jobs) {
-      if (!canGrow(j)) continue;
+    let second = Infinity;
+    for (const j of growing) {
+      if ((want.get(j.id) ?? 0) <= 0 || !free.any(j.image)) continue;
+      const quota = i.users[j.user]?.quotaGpus;
+      if (quota !== undefined && (held[j.user] ?? 0) >= quota) continue;
+      const sj = share(j.user, held, i.users);
       if (!pick) pick = j;
       else {
-        const d = share(j.user, held, i.users) - share(pick.user, held, i.users);
-        if (d < 0 || (d === 0 && (j.priority > pick.priority || (j.priority === pick.priority && j.seq < pick.seq)))) pick = j;
+        const sp = share(pick.user, held, i.users);
+        if (sj < sp || (sj === sp && (j.priority > pick.priority || (j.priority === pick.priority && j.seq < pick.seq)))) {
+          if (pick.user !== j.user) second = Math.min(second, sp);
+          pick = j;
+        } else if (j.user !== pick.user) second = Math.min(second, sj);
       }
     }
     if (!pick) break;
     // A node the job holds most GPUs on first (its cargos fit better), else the fullest node.
-    let best: (typeof nodes)[number] | undefined;
-    for (const n of nodes) {
-      if (n.free.length === 0 || !eligible(n, pick.image)) continue;
-      if (!best) best = n;
-      else {
-        const a = pick.grant[n.name]?.length ?? 0;
-        const b = pick.grant[best.name]?.length ?? 0;
-        if (a > b || (a === b && (n.free.length < best.free.length || (n.free.length === best.free.length && n.name < best.name)))) best = n;
-      }
-    }
-    const gpu = best!.free.shift()!;
+    const own = Object.keys(pick.grant)
+      .filter((n) => free.count(n) > 0 && free.serves(n, pick!.image))
+      .sort((a, b) => (pick!.grant[b]?.length ?? 0) - (pick!.grant[a]?.length ?? 0) || a.localeCompare(b))[0];
+    const node = own ?? free.fullest(pick.image)!;
+    // As many as keeps this user at or below the next user's share (at least one).
+    const weight = Math.max(i.users[pick.user]?.weight ?? 1, 1e-9);
+    const room = second === Infinity ? Infinity : Math.max(1, Math.floor((second - share(pick.user, held, i.users)) * weight));
+    const k = Math.min(want.get(pick.id)!, free.count(node), room);
+    const gpus = free.take(node, k);
     const add = out.get(pick.id) ?? {};
-    add[best!.name] = [...(add[best!.name] ?? []), gpu];
+    add[node] = [...(add[node] ?? []), ...gpus];
     out.set(pick.id, add);
-    held[pick.user] = (held[pick.user] ?? 0) + 1;
-    want.set(pick.id, want.get(pick.id)! - 1);
+    held[pick.user] = (held[pick.user] ?? 0) + k;
+    want.set(pick.id, want.get(pick.id)! - k);
   }
   return out;
+}
+
+/** Free GPUs per node, with nodes bucketed by how many they have free: the fullest in O(GPUs per node). */
+class FreeIndex {
+  private readonly nodes = new Map<string, NodeCapacity>();
+  /** kind -> free count -> node names. */
+  private readonly buckets: Record<'host' | 'docker', Array<Set<string>>> = { host: [], docker: [] };
+
+  constructor(nodes: NodeCapacity[]) {
+    for (const n of nodes) {
+      const c = { ...n, free: [...n.free] };
+      this.nodes.set(n.name, c);
+      this.place(c, c.free.length, +1);
+    }
+  }
+
+  private place(n: NodeCapacity, k: number, sign: 1 | -1): void {
+    for (const kind of ['host', 'docker'] as const) {
+      if (!eligible(n, kind === 'host' ? 'host' : 'img')) continue;
+      const b = (this.buckets[kind][k] ??= new Set());
+      if (sign > 0) b.add(n.name);
+      else b.delete(n.name);
+    }
+  }
+
+  count(node: string): number {
+    return this.nodes.get(node)?.free.length ?? 0;
+  }
+
+  serves(node: string, image: string): boolean {
+    const n = this.nodes.get(node);
+    return !!n && eligible(n, image);
+  }
+
+  any(image: string): boolean {
+    return this.fullest(image) !== undefined;
+  }
+
+  /** The node with the fewest free GPUs but at least one (whole nodes stay free for large jobs). */
+  fullest(image: string): string | undefined {
+    const b = this.buckets[image === 'host' ? 'host' : 'docker'];
+    for (let k = 1; k < b.length; k++) {
+      const set = b[k];
+      if (set?.size) return [...set].sort()[0];
+    }
+    return undefined;
+  }
+
+  take(node: string, k: number): number[] {
+    const n = this.nodes.get(node)!;
+    this.place(n, n.free.length, -1);
+    const gpus = n.free.splice(0, k);
+    this.place(n, n.free.length, +1);
+    return gpus;
+  }
 }
 
 // --- reclaim ----------------------------------------------------------------------------------
@@ -132,26 +196,37 @@ interface Candidate {
  * GPUs already being taken back are free) or when even everything allowed would not make it fit.
  */
 export function planReclaim(i: ReclaimInput): Reclaim | undefined {
-  const base = i.nodes.map((n) => ({ ...n, free: [...n.free] }));
-  const byName = new Map(base.map((n) => [n.name, n]));
-  const give = (pool: Map<string, NodeCapacity>, node: string, gpu: number) => {
-    const n = pool.get(node);
-    if (n && !n.free.includes(gpu)) n.free.push(gpu);
+  // The head fits when its eligible nodes have MIN GPUs free in all and APP on one of them (what
+  // placeJob needs): counting free GPUs per node is enough, and O(1) to update per candidate.
+  const base = new Map<string, number>();
+  const ok = new Map<string, boolean>();
+  for (const n of i.nodes) {
+    ok.set(n.name, eligible(n, i.head.image));
+    base.set(n.name, n.free.length);
+  }
+  const counted = new Set<string>();
+  const add = (m: Map<string, number>, node: string, gpu: number) => {
+    if (!ok.get(node) || counted.has(`${node}/${gpu}`)) return false;
+    m.set(node, (m.get(node) ?? 0) + 1);
+    return true;
   };
-  for (const j of i.jobs) for (const [n, gs] of Object.entries(j.reclaiming)) for (const g of gs) give(byName, n, g);
+  for (const j of i.jobs) for (const [n, gs] of Object.entries(j.reclaiming)) for (const g of gs) if (add(base, n, g)) counted.add(`${n}/${g}`);
+  const { app, min } = i.head.resources;
   const fits = (extra: Candidate[]) => {
-    const pool = new Map([...byName].map(([k, n]) => [k, { ...n, free: [...n.free] }]));
-    for (const c of extra) give(pool, c.node, c.gpu);
-    for (const n of pool.values()) n.free.sort((a, b) => a - b);
-    return placeJob({ ...i.head }, [...pool.values()]) !== undefined;
+    const m = new Map(base);
+    for (const c of extra) add(m, c.node, c.gpu);
+    let total = 0;
+    let best = 0;
+    for (const [n, k] of m) {
+      if (!ok.get(n)) continue;
+      total += k;
+      if (k > best) best = k;
+    }
+    return total >= min && best >= app;
   };
   if (fits([])) return undefined;
 
   // GPUs above MIN, from the users furthest above their share, the newest jobs first.
-  const ok = (c: { node: string }) => {
-    const n = byName.get(c.node);
-    return !!n && eligible(n, i.head.image);
-  };
   const donors = i.jobs
     .filter((j) => !j.pausing && j.id !== i.head.id)
     .sort((a, b) => share(b.user, i.held, i.users) - share(a.user, i.held, i.users) || b.seq - a.seq);
@@ -162,19 +237,32 @@ export function planReclaim(i: ReclaimInput): Reclaim | undefined {
     const ages = new Map(j.cargoGpus.map((c) => [`${c.node}/${c.gpu}`, c.age]));
     const free = minus(minus(j.grant, j.am), j.reclaiming);
     const mine = Object.entries(free)
+      .filter(([node]) => ok.get(node))
       .flatMap(([node, gs]) => gs.map((gpu) => ({ job: j, node, gpu, age: ages.get(`${node}/${gpu}`) })))
-      .filter(ok)
       // Idle GPUs first, then those of the newest cargos.
       .sort((a, b) => (a.age === undefined ? -1 : b.age === undefined ? 1 : b.age - a.age));
     for (const c of mine) {
       if (spare-- <= 0) break;
       surplus.push(c);
     }
+    // Far more candidates than the head could need are never looked at.
+    if (surplus.length > 4 * min + 64) break;
   }
   let chosen: Candidate[] = [];
+  const m = new Map(base);
+  const fitsNow = () => {
+    let total = 0;
+    let best = 0;
+    for (const [n, k] of m) {
+      total += k;
+      if (k > best) best = k;
+    }
+    return total >= min && best >= app;
+  };
   for (const c of surplus) {
     chosen.push(c);
-    if (fits(chosen)) break;
+    add(m, c.node, c.gpu);
+    if (fitsNow()) break;
   }
   const pause: ElasticJob[] = [];
   if (!fits(chosen)) {
