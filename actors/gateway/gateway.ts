@@ -79,7 +79,10 @@ class Gateway implements Actor {
     if (msg.type === 'ping') return { ok: true };
     if (msg.type === 'signin') return this.signin(req, msg, ctx);
     const user = await this.authenticate(req.token, msg, ctx);
-    if (user.job && !JOB_TOKEN_ROUTES.has(msg.type)) throw new CraneError('forbidden', `a job's own token reaches only its job: it cannot ${msg.type.replace('.', ' ')}`);
+    if (user.job && !JOB_TOKEN_ROUTES.has(msg.type)) {
+      const [noun, verb] = msg.type.split('.');
+      throw new CraneError('forbidden', `a job's own token reaches only its job: it cannot ${verb ? `${verb} ${noun}` : noun}`);
+    }
     const cm = (type: string, body: object, timeout?: number) => ctx.ask(this.sub.cm(type), type, { ...body, user }, { cause: msg, timeout });
     const ref = req.params.ref ?? '';
     const cargo = req.params.cargo ?? '';
