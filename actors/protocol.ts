@@ -178,8 +178,10 @@ export interface NodeInfo {
   /** A manager host's node. */
   manager?: boolean;
   lastHeartbeat: string;
-  /** node GPU index -> job id, for busy GPUs. */
+  /** node GPU index -> job id, for busy GPUs (`resources`: only the caller's own jobs). */
   owners: Record<number, string>;
+  /** `resources` only: node GPU index -> `user/job` for the caller's own jobs, else `another user`. */
+  ownerLabels?: Record<number, string>;
 }
 
 export interface ResourceSummary {

@@ -137,7 +137,7 @@ cli
           n.name,
           String(g),
           n.state === 'LOST' ? 'lost' : n.free.includes(g) ? 'free' : 'busy',
-          n.owners[g]?.slice(0, 8) ?? '',
+          n.ownerLabels?.[g] ?? n.owners[g]?.slice(0, 8) ?? '',
         ]),
       );
       out();

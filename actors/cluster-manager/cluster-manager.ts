@@ -157,7 +157,7 @@ class ClusterManager implements Actor {
       case 'nodes':
         return { nodes: this.nodeInfos(), manager: this.o.name };
       case 'resources':
-        return this.resources();
+        return this.resources(b?.user as UserInfo | undefined);
       case 'container.exit':
         return this.containerExit(b as ContainerExit, ctx);
       case 'container.started':
@@ -396,10 +396,23 @@ class ClusterManager implements Actor {
     }));
   }
 
-  private resources(): ResourceSummary {
+  /**
+   * Free and busy GPUs; each busy GPU with its owner as the caller may see it: their own jobs (an
+   * admin's: everyone's) by user/name, another user's only as "another user".
+   */
+  private resources(caller?: UserInfo): ResourceSummary {
     const nodes = this.nodeInfos().filter((n) => n.state === 'READY');
     const total = nodes.reduce((s, n) => s + n.gpus.length, 0);
     const free = nodes.reduce((s, n) => s + n.free.length, 0);
+    for (const n of nodes) {
+      n.ownerLabels = {};
+      for (const [g, id] of Object.entries(n.owners)) {
+        const v = this.s.jobs.get(id)?.view;
+        const mine = !caller || caller.isAdmin || (caller.job ? caller.job === id : v?.user === caller.username);
+        n.ownerLabels[Number(g)] = v && mine ? `${v.user}/${v.name}` : 'another user';
+      }
+      if (caller && !caller.isAdmin) n.owners = Object.fromEntries(Object.entries(n.owners).filter(([g]) => n.ownerLabels![Number(g)] !== 'another user'));
+    }
     return { free, busy: total - free, total, nodes };
   }
 

@@ -91,8 +91,12 @@ test.serial('an elastic job grows, its AM starts a cargo across nodes, and shrin
   const held = [...Object.entries(el.acquired), ...Object.entries(b.acquired)].flatMap(([n, gs]) => gs.map((g) => `${n}/${g}`));
   t.is(new Set(held).size, held.length);
   t.regex((await admin.crane(['resource', 'all'])).stdout, /^Free: \d \/ Busy: \d\n$/);
-  // Each user sees only their own.
+  // Each user sees only their own: in resource -v another user's GPUs are just busy.
   t.is((await bob.crane(['cargo', 'list', '--job', 'el'])).stderr, "error: no job matches 'el'\n");
+  const v = (await bob.crane(['resource', 'all', '-v'])).stdout;
+  t.is(v.match(/ bob\/b\n/g)?.length, 4);
+  t.is(v.match(/ another user\n/g)?.length, gpus(el));
+  t.is((await admin.crane(['resource', 'all', '-v'])).stdout.match(/ alice\/el\n/g)?.length, gpus(el));
 });
 
 test.serial('pause and resume through the CLI', async (t) => {
