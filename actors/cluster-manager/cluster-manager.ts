@@ -72,8 +72,11 @@ class ClusterManager implements Actor {
   private readonly events = new Map<string, StreamWriter[]>();
   /** Cargo creates, resizes and kills answered once their containers have started or ended. */
   private readonly cargoReplies = new Map<string, Array<{ msg: Envelope; until: 'started' | 'ended' }>>();
-  /** GPUs being freed for one queued job (a shrink or a pause): nobody else may take them. */
-  private earmark?: { job: string; gpus: Grant };
+  /**
+   * GPUs being freed for one queued job (a shrink or a pause): nobody else may take them. It lapses
+   * after `until` (a node lost meanwhile may keep the job from fitting at all).
+   */
+  private earmark?: { job: string; gpus: Grant; until: number };
   private readonly shrinkMs: number;
 
   constructor(private readonly o: ClusterManagerOptions) {
@@ -363,6 +366,13 @@ class ClusterManager implements Actor {
   /** A running job lost its container with a node: requeue it (MAX_REQUEUES), else it ends ERROR. */
   private lose(r: JobRecord, reason: string, ctx: ActorContext): void {
     const v = r.view;
+    if (r.pausing && !r.killing) {
+      // It was being paused anyway: its AM is gone, so it is PAUSED once its cargos are.
+      delete v.am;
+      this.endRun(r, reason, ctx);
+      this.settlePause(r, ctx);
+      return;
+    }
     if (r.killing || (r.requeues ?? 0) >= MAX_REQUEUES) {
       this.finish(r, 'ERROR', ctx, { reason: r.killing ? 'killed' : `${reason} (requeued ${MAX_REQUEUES} times already)` });
       return;
@@ -984,6 +994,7 @@ class ClusterManager implements Actor {
   private settlePause(r: JobRecord, ctx: ActorContext): void {
     const v = r.view;
     if (!r.pausing || v.am || liveContainers(r).length) return;
+    if (r.killing) return this.finish(r, 'ERROR', ctx, { reason: 'killed' });
     const why = r.pausing;
     delete r.pausing;
     this.endRun(r, why.reason, ctx);
@@ -1036,7 +1047,7 @@ class ClusterManager implements Actor {
     let nodes = this.capacities();
     // GPUs being freed for one queued job are its own: it goes first, and nobody else takes them.
     const em = this.earmark;
-    if (em && !this.s.queue.includes(em.job)) this.earmark = undefined;
+    if (em && (!this.s.queue.includes(em.job) || Date.now() > em.until)) this.earmark = undefined;
     else if (em) {
       const p = placeJob(this.queued(em.job), nodes);
       if (p) {
@@ -1109,7 +1120,7 @@ class ClusterManager implements Actor {
           gpus = plus(gpus, r.view.acquired);
           this.pauseJob(r, { byUser: false, reason: `paused for higher-priority job ${label}` }, ctx);
         }
-        this.earmark = { job: reserved, gpus };
+        this.earmark = { job: reserved, gpus, until: Date.now() + this.shrinkMs + this.graceMs + 5_000 };
         ctx.log.info({ job: reserved, shrink: rec.take.size, pause: rec.pause.length, gpus: showGrant(gpus) }, 'freeing GPUs for the reserved job');
       }
       if (rec || !elastic) return;
