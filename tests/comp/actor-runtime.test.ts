@@ -114,7 +114,11 @@ test('graceful stop drains the mailbox and leaks no subscription', async (t) => 
   await sys.spawn({ name: 'a', subjects: ['crane.t7.a', 'crane.t7.b.*'], factory: () => new Counter() });
   t.is(sys.subscriptionCount(), 2);
   const inflight = Array.from({ length: 10 }, () => sys.ask<{ n: number }>('crane.t7.a', 'slowish', {}));
-  await new Promise((r) => setTimeout(r, 20));
+  // Stop once all ten are in the actor's hands (handled or queued in its mailbox), however slow
+  // the machine: what the stop must not lose is what was delivered.
+  let handled = 0;
+  void Promise.all(inflight.map((p) => p.then(() => handled++)));
+  for (let i = 0; i < 500 && handled + (sys.stats('a')?.mailbox ?? 0) < 9; i++) await new Promise((r) => setTimeout(r, 2));
   await sys.stop();
   const done = await Promise.all(inflight);
   t.is(done.length, 10);
