@@ -233,6 +233,53 @@ export interface Heartbeat {
   name: string;
   running: string[];
   at: number;
+  /**
+   * The latest sample of every GPU of the node; sent when it changed since the last heartbeat, on
+   * the first heartbeat after a registration, and every 10th heartbeat (absent: no change).
+   */
+  gpuUsage?: GpuSample[];
+}
+
+/** One GPU's utilisation and memory, as a node manager sampled it. */
+export interface GpuSample {
+  /** The node's GPU index. */
+  gpu: number;
+  /** Utilisation, 0-100 %. */
+  util: number;
+  memUsedMiB: number;
+  memTotalMiB: number;
+}
+
+/** `job.usage`: the GPUs a job holds, their latest samples, and its GPU-seconds so far. */
+export interface JobUsage {
+  id: string;
+  name: string;
+  user: string;
+  state: JobState;
+  /** One row per GPU the job holds now (none once it ended, or while queued or paused). */
+  gpus: JobGpuUsage[];
+  gpuSeconds: number;
+}
+
+export interface JobGpuUsage extends Partial<Omit<GpuSample, 'gpu'>> {
+  node: string;
+  gpu: number;
+  /** The container the GPU was given to, when known (the AM's). */
+  container?: string;
+  /** When the node last reported (its sample is current as of then); absent: no sample yet. */
+  sampledAt?: string;
+}
+
+/** `usage`: GPU-seconds per user and per job in a window. */
+export interface UsageReport {
+  /** ISO-8601 UTC; absent: since the first record. */
+  since?: string;
+  until: string;
+  totalGpuSeconds: number;
+  /** Per user, most GPU-seconds first; `share` of totalGpuSeconds, 0-1. */
+  users: { user: string; gpuSeconds: number; jobs: number; share: number }[];
+  /** Per job with GPU-time in the window, most first; `removed`: the job was removed since. */
+  jobs: { id: string; name: string; user: string; gpuSeconds: number; state?: JobState; removed?: boolean }[];
 }
 
 export interface ContainerExit {

@@ -344,12 +344,12 @@ function nodeOptions(cmd: Command): Command {
 }
 
 async function nodeFields(o: Opts) {
-  const { parseGpuList, detectGpus } = await import('../actors/node-manager/gpus.js');
+  const { parseGpuList, detectsGpus } = await import('../actors/node-manager/gpus.js');
   const { hostNodeName } = await import('../actors/admin/standalone.js');
   const node = str(o.name) ?? hostNodeName();
   if (!/^[A-Za-z0-9_-]{1,63}$/.test(node)) throw new Error(`invalid --name '${node}': letters, digits, '_' and '-'`);
   const gpusArg = str(o.gpus);
-  return { node, gpus: gpusArg ? parseGpuList(gpusArg) : detectGpus(), hostJobs: o.hostJobs !== false };
+  return { node, gpus: parseGpuList(gpusArg ?? ''), gpusDetected: detectsGpus(gpusArg), hostJobs: o.hostJobs !== false };
 }
 
 function port(v: unknown, flag: string, dflt: number): number {

@@ -13,7 +13,7 @@ import { subjects } from '../../bus/subjects.js';
 export type ComponentSpec = { busUrl: string; cluster: string } & (
   | { role: 'cluster-manager'; holder: string; nodeTimeoutMs?: number; killGraceMs?: number; leaseTtlMs?: number; shrinkDeadlineMs?: number; ha?: boolean; first?: boolean }
   | { role: 'gateway'; tokenTtlMs?: number }
-  | { role: 'node'; name: string; gpus: number[]; hostJobs: boolean; stateDir: string; manager?: boolean; apiSocket?: string }
+  | { role: 'node'; name: string; gpus: number[]; hostJobs: boolean; stateDir: string; manager?: boolean; apiSocket?: string; gpusDetected?: boolean }
 );
 
 async function specsFor(c: ComponentSpec, system: ActorSystem, onStop: (() => Promise<void>)[]): Promise<ActorSpec[]> {
@@ -37,7 +37,7 @@ async function specsFor(c: ComponentSpec, system: ActorSystem, onStop: (() => Pr
       const { nodeManagerSpec } = await import('../node-manager/node-manager.js');
       const { DockerRuntime } = await import('../node-manager/docker-runtime.js');
       const docker = (await DockerRuntime.probe()) ? new DockerRuntime({ node: c.name, deviceRequests: false, owner: c.stateDir }) : undefined;
-      return [nodeManagerSpec({ cluster: c.cluster, name: c.name, gpus: c.gpus, hostJobs: c.hostJobs, docker, stateDir: c.stateDir, manager: c.manager, apiSocket: c.apiSocket })];
+      return [nodeManagerSpec({ cluster: c.cluster, name: c.name, gpus: c.gpus, hostJobs: c.hostJobs, docker, stateDir: c.stateDir, manager: c.manager, apiSocket: c.apiSocket, gpusDetected: c.gpusDetected })];
     }
   }
 }

@@ -111,7 +111,7 @@ export async function runMember(p: MemberPaths, o: { signals?: boolean } = {}): 
         const first = !m.seedRoute;
         if (manager) run('cluster-manager', { role: 'cluster-manager', holder: `${m.node}/cluster-manager`, busUrl, cluster, ha: m.ha, first }, { CRANE_ROOT_HASH: rootHash });
         run('gateway', { role: 'gateway', busUrl, cluster });
-        run(m.node, { role: 'node', busUrl, cluster, name: m.node, gpus: m.gpus, hostJobs: m.hostJobs, manager, stateDir: join(stateDir, 'nodes', m.node), apiSocket: cliSocket });
+        run(m.node, { role: 'node', busUrl, cluster, name: m.node, gpus: m.gpus, gpusDetected: m.gpusDetected, hostJobs: m.hostJobs, manager, stateDir: join(stateDir, 'nodes', m.node), apiSocket: cliSocket });
         // Ready once this host's node manager is READY at the cluster manager (across the leaf link).
         const deadline = Date.now() + READY_MS;
         for (;;) {

@@ -34,6 +34,8 @@ export interface Member {
   routePort?: number;
   seedRoute?: string;
   gpus: number[];
+  /** The GPUs were detected (not declared with --gpus): their usage comes from nvidia-smi. */
+  gpusDetected?: boolean;
   hostJobs: boolean;
   version: string;
   joinedAt: string;

@@ -6,7 +6,7 @@ import { ClusterState } from '../cluster-manager/state.js';
 import { StateStore } from '../cluster-manager/store.js';
 import { gatewaySpecs } from '../gateway/gateway.js';
 import { DockerRuntime } from '../node-manager/docker-runtime.js';
-import { detectGpus, parseGpuList } from '../node-manager/gpus.js';
+import { detectGpus, detectsGpus, parseGpuList } from '../node-manager/gpus.js';
 import { nodeManagerSpec } from '../node-manager/node-manager.js';
 import type { ClusterInfo } from './admin.js';
 import { hostCluster, waitForNodes, type HostedCluster } from './cluster-host.js';
@@ -57,7 +57,7 @@ export async function runStandalone(o: StandaloneOptions): Promise<Standalone> {
         await system.spawn(clusterManagerSpec({ cluster, state, nodeTimeoutMs: o.nodeTimeoutMs, killGraceMs: o.killGraceMs, shrinkDeadlineMs: o.shrinkDeadlineMs }));
         await system.spawn(logStoreSpec({ cluster, persist: o.stateDir ? { nc: system.nc } : undefined }));
         for (const g of gatewaySpecs({ cluster, tokenTtlMs: o.tokenTtlMs })) await system.spawn(g);
-        await system.spawn(nodeManagerSpec({ cluster, name: nodeName, gpus, hostJobs: o.hostJobs, docker, stateDir: nodeDir, apiSocket: cliSocket }));
+        await system.spawn(nodeManagerSpec({ cluster, name: nodeName, gpus, hostJobs: o.hostJobs, docker, stateDir: nodeDir, apiSocket: cliSocket, gpusDetected: detectsGpus(o.gpus) }));
         await waitForNodes(system, cluster, [nodeName]);
         log.info({ gpus, node: nodeName, docker: !!docker }, 'node ready');
       },

@@ -266,6 +266,7 @@ class ClusterManager implements Actor {
     if (n?.state === 'LEFT') return;
     if (n?.state === 'READY' && n.confirmed) {
       n.lastHeartbeat = Date.now();
+      if (hb.gpuUsage) n.usage = hb.gpuUsage;
       return;
     }
     // A node we lost (or never knew: the cluster manager restarted) is alive after all: it must

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { StateStore } from './store.js';
-import type { CargoContainerView, ContainerConfig, JobView, RegisterNode, UserInfo } from '../protocol.js';
+import type { CargoContainerView, ContainerConfig, GpuSample, JobView, RegisterNode, UserInfo } from '../protocol.js';
 
 export interface UserRecord extends UserInfo {
   /** scrypt hash (actors/gateway/password.ts); never leaves the cluster manager except to a gateway. */
@@ -17,6 +17,8 @@ export interface NodeRecord {
   state: 'READY' | 'LOST' | 'LEFT';
   /** False for a node restored from the store: it must register again before it gets work. */
   confirmed: boolean;
+  /** The latest sample of each GPU (heartbeats), current as of lastHeartbeat; in memory only. */
+  usage?: GpuSample[];
 }
 
 export interface CargoContainerRecord extends CargoContainerView {

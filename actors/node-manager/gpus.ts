@@ -10,7 +10,7 @@ const MAX_GPUS = 1024;
  */
 export function parseGpuList(s: string): number[] {
   const v = s.trim();
-  if (v === '' || v.toLowerCase() === 'all') return detectGpus();
+  if (detectsGpus(v)) return detectGpus();
   const bad = (why: string) => new CraneError('invalid', `invalid GPU list '${s}': ${why} (use a count like 4, indices like 0,2,5, or all)`);
   const parts = v.split(',').map((p) => p.trim());
   for (const p of parts) {
@@ -21,6 +21,12 @@ export function parseGpuList(s: string): number[] {
   if (parts.length === 1) return Array.from({ length: nums[0]! }, (_, i) => i);
   if (new Set(nums).size !== nums.length) throw bad('an index is repeated');
   return nums;
+}
+
+/** True when a `--gpus` value (or its absence) means "detect this host's GPUs" rather than declare them. */
+export function detectsGpus(arg: string | undefined): boolean {
+  const v = (arg ?? '').trim().toLowerCase();
+  return v === '' || v === 'all';
 }
 
 /** GPU indices of this host: nvidia-smi, else /proc/driver/nvidia/gpus, else none. */

@@ -5,6 +5,7 @@ import {
   CRANE_VERSION,
   type ContainerConfig,
   type ContainerExit,
+  type GpuSample,
   type Heartbeat,
   type ImageCheck,
   type KillRequest,
@@ -13,6 +14,7 @@ import {
 } from '../protocol.js';
 import { join } from 'node:path';
 import type { DockerRuntime } from './docker-runtime.js';
+import { GpuUsageSampler, sameSamples, USAGE_FILE_ENV } from './gpu-usage.js';
 import { ProcessRuntime } from './process-runtime.js';
 import type { ContainerRuntime } from './runtime.js';
 
@@ -29,6 +31,10 @@ export interface NodeManagerOptions {
   manager?: boolean;
   /** The user API socket of this host: an AM reaches the cluster through it (CRANE_SOCKET). */
   apiSocket?: string;
+  /** The GPUs were detected on this host (not declared): their usage comes from nvidia-smi. */
+  gpusDetected?: boolean;
+  /** Injected GPU usage (tests): a JSON file read at every sample (default: $CRANE_GPU_USAGE_FILE). */
+  usageFile?: string;
 }
 
 /** Where a container sees the API socket. */
@@ -54,6 +60,8 @@ interface NodeState {
 const DEFAULT_GRACE_MS = 10_000;
 const STOP_WAIT_MS = 3_000;
 const EXIT_REPORT_MAX_DELAY_MS = 5_000;
+/** Unchanged GPU samples still travel with every this many heartbeats. */
+const USAGE_REFRESH_BEATS = 10;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
@@ -73,6 +81,12 @@ class NodeManager implements Actor {
   private heartbeat?: NodeJS.Timeout;
   private registering?: Promise<void>;
   private stopped = false;
+  private sampler?: GpuUsageSampler;
+  /** The latest GPU samples, what the last heartbeat that carried samples sent, and beats since. */
+  private usage?: GpuSample[];
+  private sentUsage?: GpuSample[];
+  private beatsSinceUsage = 0;
+  private sampling = false;
 
   constructor(
     private readonly opts: NodeManagerOptions,
@@ -82,6 +96,9 @@ class NodeManager implements Actor {
   }
 
   preStart(ctx: ActorContext): void {
+    const file = this.opts.usageFile ?? (process.env[USAGE_FILE_ENV] || undefined);
+    this.sampler = new GpuUsageSampler({ gpus: this.opts.gpus, detected: !!this.opts.gpusDetected, file, log: ctx.log });
+    this.sampleUsage(); // ready for the first heartbeat
     this.reregister(ctx);
   }
 
@@ -286,12 +303,34 @@ class NodeManager implements Actor {
   }
 
   private startHeartbeat(ctx: ActorContext): void {
+    this.sentUsage = undefined; // the first heartbeat after a registration carries the samples
     const beat = () => {
-      const hb: Heartbeat = { name: this.opts.name, running: this.running(), at: Date.now() };
+      const hb: Heartbeat = { name: this.opts.name, running: this.running(), at: Date.now(), ...this.usageField() };
       ctx.tell(this.sub.hb(this.opts.name), 'heartbeat', hb);
+      this.sampleUsage();
     };
     beat();
     this.heartbeat = setInterval(beat, this.opts.heartbeatMs ?? 1_000);
+  }
+
+  /** Starts a sample of the GPUs unless one is under way; the next heartbeat carries it. */
+  private sampleUsage(): void {
+    if (this.sampling || !this.sampler) return;
+    this.sampling = true;
+    void this.sampler
+      .sample()
+      .then((s) => (this.usage = s))
+      .finally(() => (this.sampling = false));
+  }
+
+  /** The samples, when they changed since the last heartbeat that carried them (or it is time again). */
+  private usageField(): Pick<Heartbeat, 'gpuUsage'> {
+    const u = this.usage;
+    if (!u) return {};
+    if (sameSamples(u, this.sentUsage) && ++this.beatsSinceUsage < USAGE_REFRESH_BEATS) return {};
+    this.sentUsage = u;
+    this.beatsSinceUsage = 0;
+    return { gpuUsage: u };
   }
 
   /**
