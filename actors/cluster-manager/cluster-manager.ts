@@ -20,6 +20,7 @@ import {
   type RunRequest,
   type UserInfo,
 } from '../protocol.js';
+import { noteGrant } from './accounting.js';
 import { isTerminal, transition } from './job-states.js';
 import { matches, resolveOne, type JobFilter } from './job-match.js';
 import { defaultJobName } from './job-names.js';
@@ -383,6 +384,7 @@ class ClusterManager implements Actor {
     this.release(r);
     transition(v, 'QUEUED', new Date(), `${reason}: requeued`);
     v.acquired = {};
+    this.grantChanged(r);
     delete v.am;
     delete v.reclaim;
     this.s.queue.unshift(v.id);
@@ -605,6 +607,7 @@ class ClusterManager implements Actor {
     if (o.exitCode !== undefined) v.exitCode = o.exitCode;
     this.endRun(r, `the job ended (${state})`, ctx);
     this.release(r);
+    this.grantChanged(r);
     delete r.pausing;
     delete v.reclaim;
     this.s.saveJob(r);
@@ -1025,6 +1028,14 @@ class ClusterManager implements Actor {
     return { id: v.id, state: v.state };
   }
 
+  /**
+   * Accounting: call whenever the job's grant changed (started, grew, shrank, paused, resumed,
+   * requeued, ended), before saving it; a segment is added only if its GPU count changed.
+   */
+  private grantChanged(r: JobRecord): void {
+    noteGrant(r, Date.now());
+  }
+
   private publishState(v: JobView, ctx: ActorContext) {
     ctx.tell(this.sub.jobEvent(v.id), 'job.state', { id: v.id, state: v.state, at: v.history.at(-1)!.at, exitCode: v.exitCode });
   }
@@ -1172,6 +1183,7 @@ class ClusterManager implements Actor {
     v.am = { node: p.am.node, gpus: p.am.gpus, container };
     delete v.pausedByUser;
     transition(v, 'RUNNING', new Date());
+    this.grantChanged(r);
     // The AM's own token: it reaches this job only, and dies with this run.
     const token = generateToken();
     r.tokenKey = this.s.saveToken(token, { username: v.user, expiresAt: Date.now() + 365 * 24 * 3600_000, job: v.id });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { accountOf, everHeldGpus, type AccountRecord, type UsageSegment } from './accounting.js';
 import type { StateStore } from './store.js';
 import type { CargoContainerView, ContainerConfig, GpuSample, JobView, RegisterNode, UserInfo } from '../protocol.js';
 
@@ -61,6 +62,8 @@ export interface JobRecord {
   removeWhenDone?: boolean;
   /** Times it went back to the queue after losing its node. */
   requeues?: number;
+  /** GPU-time accounting: from `at` on the job held `gpus` GPUs (accounting.ts, noteGrant). */
+  usage?: UsageSegment[];
 }
 
 /**
@@ -75,6 +78,8 @@ export class ClusterState {
   readonly jobs = new Map<string, JobRecord>();
   /** `${user}/${name}` -> job id: names are unique per user. */
   readonly names = new Map<string, string>();
+  /** What accounting keeps of removed jobs (job id -> account), so reports still count them. */
+  readonly accounts = new Map<string, AccountRecord>();
   /** QUEUED job ids in arrival order. */
   queue: string[] = [];
   seq = 0;
@@ -102,7 +107,7 @@ export class ClusterState {
         s.jobs.set(r.view.id, r);
         s.names.set(`${r.view.user}/${r.view.name}`, r.view.id);
         s.seq = Math.max(s.seq, r.seq);
-      }
+      } else if (kind === 'acct') s.accounts.set(id, v as AccountRecord);
     }
     s.queue = [...s.jobs.values()]
       .filter((r) => r.view.state === 'QUEUED' || (r.view.state === 'PAUSED' && !r.view.pausedByUser))
@@ -136,6 +141,7 @@ export class ClusterState {
       this.names.set(`${r.view.user}/${r.view.name}`, k);
       if (r.view.state === 'QUEUED' || (r.view.state === 'PAUSED' && !r.view.pausedByUser)) this.queue.push(k);
     }
+    for (const [k, a] of stored.accounts) if (!this.accounts.has(k) && !this.jobs.has(k)) this.accounts.set(k, a);
     this.seq = Math.max(this.seq, stored.seq);
   }
 
@@ -145,6 +151,7 @@ export class ClusterState {
     for (const [key, t] of this.tokens) this.store?.put(`token.${key}`, t);
     for (const n of this.nodes.values()) if (n.state !== 'LEFT') this.saveNode(n.reg);
     for (const r of this.jobs.values()) this.saveJob(r);
+    for (const a of this.accounts.values()) this.store?.put(`acct.${a.id}`, a);
   }
 
   saveUser(u: UserRecord): void {
@@ -188,7 +195,14 @@ export class ClusterState {
     this.store?.put(`job.${r.view.id}`, r);
   }
 
+  /** Removes a job; what it used stays accounted (`acct.<id>`) if it ever held a GPU. */
   dropJob(id: string): void {
+    const r = this.jobs.get(id);
+    if (r && everHeldGpus(r)) {
+      const a = accountOf(r);
+      this.accounts.set(id, a);
+      this.store?.put(`acct.${id}`, a);
+    }
     this.jobs.delete(id);
     this.store?.del(`job.${id}`);
   }

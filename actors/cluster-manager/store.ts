@@ -4,6 +4,7 @@
  *   token.<sha256>   { username, expiresAt }   (tokens are kept hashed: the bus never sees them)
  *   job.<id>         JobRecord
  *   node.<name>      RegisterNode (so a new cluster manager knows which nodes to wait for)
+ *   acct.<id>        AccountRecord: the GPU-time of a removed job (user, name, segments)
  * Writes are coalesced per key and flushed after each message the cluster manager handles, before
  * it replies, so an answered request survives a restart of the cluster manager.
  */
