@@ -2,13 +2,14 @@
 /** `crane`: the user CLI (reference §4). */
 import { cac } from 'cac';
 import { ACTIVE_STATES, CRANE_VERSION, TERMINAL_STATES } from '../actors/protocol.js';
-import type { JobSpec, JobView, LogLine, ResourceSummary, UserInfo } from '../actors/protocol.js';
+import type { JobSpec, JobUsage, JobView, LogLine, ResourceSummary, UsageReport, UserInfo } from '../actors/protocol.js';
 import { ExitError, main, out, printJson, runCli, trimHelp, UsageError, warn } from './app.js';
 import { registerCargoCommands } from './crane-cargo.js';
 import { ApiError, Client, withQuery } from './client.js';
 import { loadConfig, resolveTarget, resolveToken, saveConfig, validateEndpoint, type CraneConfig, type Target } from './config.js';
 import { colorEnabled, jobRows, localIso, palette, sortNewestFirst, table, toYaml } from './format.js';
 import { parseEnvs, parseMount, parsePort, parseResource, parseShmSize, parseSince, parsePriority } from './parse.js';
+import { jobUsageText, resourceUsageText } from './usage-format.js';
 
 type Opts = Record<string, unknown> & { socketPath?: string; useLocalCrane?: boolean };
 
@@ -142,6 +143,23 @@ cli
       );
       out();
       out(table(['node', 'gpu', 'state', 'owner'], rows));
+    }),
+  );
+
+cli
+  .command('resource usage', 'Show your GPU-time (GPU-hours) since a time; an admin sees every user')
+  .option('--since <time>', 'From an ISO date/time or a duration ago (10m, 2h, 7d); default: since the first job')
+  .option('-v, --verbose', 'Also a row per job')
+  .option('--json', 'Print JSON')
+  .example('  $ crane resource usage --since 7d')
+  .example('  $ crane resource usage --since 2024-05-01 -v')
+  .action(
+    act(async (o: Opts) => {
+      const sinceArg = str(o.since);
+      const since = sinceArg === undefined ? undefined : parseSince(sinceArg);
+      const r = await connect(o).client.request<UsageReport>('GET', withQuery('/v1/usage', { since }));
+      if (o.json) return printJson(r);
+      out(resourceUsageText(r, !!o.verbose));
     }),
   );
 
@@ -342,6 +360,19 @@ cli
       warn(`${last.name} ${last.state}${exit}${last.reason && last.state !== 'DONE' ? ` (${last.reason})` : ''}`);
       const code = last.state === 'DONE' ? 0 : last.state === 'ERROR' && last.exitCode! > 0 && last.exitCode! < 256 ? last.exitCode! : 1;
       if (code) throw new ExitError(code);
+    }),
+  );
+
+cli
+  .command('job usage <ID_OR_NAME>', "Show a job's GPUs with their utilisation and memory, and its GPU-seconds")
+  .option('--json', 'Print JSON')
+  .example('  $ crane job usage train')
+  .example('  $ crane job usage train --json | jq .gpuSeconds')
+  .action(
+    act(async (ref: string, o: Opts) => {
+      const u = await connect(o).client.request<JobUsage>('GET', `/v1/jobs/${enc(ref)}/usage`);
+      if (o.json) return printJson(u);
+      out(jobUsageText(u));
     }),
   );
 

@@ -2,7 +2,7 @@
 /** `craneadm`: the admin CLI (users, cluster status, stop, trace, standalone). */
 import { cac } from 'cac';
 import type { StandaloneInfo } from '../actors/admin/standalone.js';
-import { CRANE_VERSION, type NodeInfo, type UserInfo } from '../actors/protocol.js';
+import { CRANE_VERSION, type NodeInfo, type UsageReport, type UserInfo } from '../actors/protocol.js';
 import { ExitError, main, out, printJson, runCli, trimHelp, UsageError, warn } from './app.js';
 import { ApiError, Client } from './client.js';
 import { loadConfig, parseListen, resolveTarget, resolveToken, saveConfig, validateEndpoint } from './config.js';
@@ -144,6 +144,24 @@ cli
       const procs = s.processes.map((p) => [p.name, String(p.pid ?? '-'), p.state, String(p.restarts)]);
       out(table(['process', 'pid', 'state', 'restarts'], procs));
     }
+  });
+
+cli
+  .command('report', "Every user's GPU-time (GPU-hours), jobs and share of the cluster's GPU-time since a time")
+  .option('--since <time>', 'From an ISO date/time or a duration ago (10m, 2h, 7d); default: since the first job')
+  .option('-v, --verbose', 'Also a row per job')
+  .option('--json', 'Print JSON')
+  .example('  $ craneadm report --since 7d')
+  .example('  $ craneadm report --since 2024-05-01T00:00 --json')
+  .action(async (o: Opts) => {
+    const { parseSince } = await import('./parse.js');
+    const { withQuery } = await import('./client.js');
+    const { reportText } = await import('./usage-format.js');
+    const sinceArg = str(o.since);
+    const since = sinceArg === undefined ? undefined : parseSince(sinceArg);
+    const r = await admin(o).request<UsageReport>('GET', withQuery('/v1/admin/report', { since }));
+    if (o.json) return printJson(r);
+    out(reportText(r, !!o.verbose));
   });
 
 cli.command('stop', 'Stop the cluster and wait until it is gone (at most 15 s)').action(async (o: Opts) => {

@@ -5,6 +5,7 @@ import { subjects, type Subjects } from '../../bus/subjects.js';
 import type { NodeInfo, UserInfo } from '../protocol.js';
 import type { ProcessInfo } from './process-supervisor.js';
 import { generatePassword, hashPassword } from '../gateway/password.js';
+import { usageWindow } from '../cluster-manager/usage-views.js';
 
 export interface ClusterInfo {
   mode: 'standalone' | 'pseudocluster' | 'member';
@@ -86,6 +87,8 @@ class Admin implements Actor {
         const b = (req.body ?? {}) as { gpus?: number | null; weight?: number };
         return cm('user.quota', { username: req.params.name, gpus: b.gpus, weight: b.weight });
       }
+      case 'report':
+        return cm('usage', { all: true, ...usageWindow(req.query) });
       case 'leave': {
         if (!this.o.leave) throw new CraneError('invalid', 'this host is not a member of a multi-host cluster (craneadm stop ends a local one)');
         const b = (req.body ?? {}) as { force?: boolean; persist?: boolean };
@@ -134,6 +137,7 @@ export function adminRoutes(cluster: string, host?: string): Route[] {
     r('GET', '/v1/admin/users', 'users.list'),
     r('DELETE', '/v1/admin/users/:name', 'users.rm'),
     r('POST', '/v1/admin/users/:name/quota', 'users.quota'),
+    r('GET', '/v1/admin/report', 'report'),
     r('POST', '/v1/admin/leave', 'leave'),
     r('POST', '/v1/admin/nodes/:node/promote', 'promote'),
     r('POST', '/v1/admin/nodes/:node/demote', 'demote'),

@@ -31,6 +31,7 @@ import { planQueue, type Waiting } from './fair-share.js';
 import { both, gpuCount, minus, plus, prune, showGrant } from './grant.js';
 import { neverFits, placeJob, type NodeCapacity, type Placement } from './scheduler.js';
 import { ClusterState, type CargoRecord, type JobRecord } from './state.js';
+import { jobUsage, usageFor, type UsageRequest } from './usage-views.js';
 
 export interface ClusterManagerOptions {
   cluster: string;
@@ -202,6 +203,10 @@ class ClusterManager implements Actor {
         return this.removeJob(this.job(b), !!b.force, msg, ctx);
       case 'job.wait':
         return this.waitJob(this.job(b), msg, ctx);
+      case 'job.usage':
+        return jobUsage(this.s, this.job(b), Date.now());
+      case 'usage':
+        return usageFor(this.s, b as UsageRequest, Date.now());
       default:
         throw new CraneError('invalid', `cluster manager does not handle '${msg.type}'`);
     }

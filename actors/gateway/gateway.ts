@@ -5,6 +5,7 @@ import { subjects, type Subjects } from '../../bus/subjects.js';
 import { ACTIVE_STATES, TERMINAL_STATES, type ImageCheck, type JobState, type JobView, type NodeInfo, type UserInfo } from '../protocol.js';
 import type { UserRecord } from '../cluster-manager/state.js';
 import type { LogReadRequest } from '../cluster-manager/log-store.js';
+import { usageWindow } from '../cluster-manager/usage-views.js';
 import { generateToken, verifyPassword } from './password.js';
 import { validateCargoResize, validateCargoSpec } from './validate-cargo.js';
 import { validateJobSpec } from './validate-job.js';
@@ -135,6 +136,10 @@ class Gateway implements Actor {
         return cm('cargo.resize', { ref, cargo, resize: validateCargoResize(req.body) }, 70_000);
       case 'cargos.logs':
         return this.logs(req, ref, user, msg, ctx, cargo);
+      case 'jobs.usage':
+        return cm('job.usage', { ref });
+      case 'usage':
+        return cm('usage', usageWindow(req.query));
       default:
         throw new CraneError('invalid', `gateway does not handle '${msg.type}'`);
     }
@@ -251,6 +256,8 @@ export function userRoutes(cluster: string) {
     r('POST', '/v1/jobs/:ref/cargos/:cargo/kill', 'cargos.kill', { timeoutMs: 35_000 }),
     r('POST', '/v1/jobs/:ref/cargos/:cargo/resize', 'cargos.resize', { timeoutMs: 75_000 }),
     r('GET', '/v1/jobs/:ref/cargos/:cargo/logs', 'cargos.logs', { stream: true }),
+    r('GET', '/v1/jobs/:ref/usage', 'jobs.usage'),
+    r('GET', '/v1/usage', 'usage'),
   ];
 }
 
