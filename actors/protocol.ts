@@ -264,7 +264,7 @@ export interface JobUsage {
 export interface JobGpuUsage extends Partial<Omit<GpuSample, 'gpu'>> {
   node: string;
   gpu: number;
-  /** The container the GPU was given to, when known (the AM's). */
+  /** The container the GPU was given to: the AM's or a cargo container's (none: idle in the grant). */
   container?: string;
   /** When the node last reported (its sample is current as of then); absent: no sample yet. */
   sampledAt?: string;

@@ -673,6 +673,7 @@ class ClusterManager implements Actor {
     const taken = both(v.acquired, g);
     v.acquired = minus(v.acquired, taken);
     this.freeGpus(v.id, taken);
+    this.grantChanged(r);
     if (v.reclaim) {
       const left = minus(v.reclaim.gpus, taken);
       if (gpuCount(left) === 0) delete v.reclaim;
@@ -690,6 +691,7 @@ class ClusterManager implements Actor {
       }
     }
     r.view.acquired = plus(r.view.acquired, g);
+    this.grantChanged(r);
   }
 
   // --- the AM's event stream ---------------------------------------------------------------
@@ -1011,6 +1013,7 @@ class ClusterManager implements Actor {
     v.acquired = {};
     delete v.reclaim;
     transition(v, 'PAUSED', new Date(), why.reason);
+    this.grantChanged(r);
     if (why.byUser) v.pausedByUser = true;
     else this.s.queue.push(v.id);
     this.s.saveJob(r);

@@ -5,12 +5,17 @@
 import { CraneError } from '../../bus/errors.js';
 import type { JobGpuUsage, JobUsage, UsageReport, UserInfo } from '../protocol.js';
 import { accountOf, gpuSeconds, heldGpus, usageReport, type Accountable } from './accounting.js';
+import { liveContainers } from './cargos.js';
 import type { ClusterState, JobRecord } from './state.js';
 
 /** A job's GPUs now (node, index, the container holding it when known, the latest sample) and its GPU-seconds. */
 export function jobUsage(s: ClusterState, r: JobRecord, now: number): JobUsage {
   const v = r.view;
   const gpus: JobGpuUsage[] = [];
+  // node/gpu -> the container using it: the AM's GPUs, and those of the job's live cargo containers.
+  const holder = new Map<string, string>();
+  if (v.am) for (const g of v.am.gpus) holder.set(`${v.am.node}/${g}`, v.am.container);
+  for (const { c } of liveContainers(r)) for (const g of c.gpus) holder.set(`${c.node}/${g}`, c.id);
   if (heldGpus(r) > 0) {
     for (const [node, indices] of Object.entries(v.acquired).sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))) {
       const n = s.nodes.get(node);
@@ -18,7 +23,7 @@ export function jobUsage(s: ClusterState, r: JobRecord, now: number): JobUsage {
       const live = n?.state === 'READY' ? n : undefined;
       for (const gpu of indices) {
         const sample = live?.usage?.find((x) => x.gpu === gpu);
-        const container = v.am?.node === node && v.am.gpus.includes(gpu) ? v.am.container : undefined;
+        const container = holder.get(`${node}/${gpu}`);
         gpus.push({
           node,
           gpu,

@@ -36,6 +36,7 @@ const JOB_TOKEN_ROUTES = new Set([
   'jobs.logs',
   'jobs.wait',
   'jobs.events',
+  'jobs.usage',
   'jobs.release',
   'cargos.create',
   'cargos.list',

@@ -1,13 +1,14 @@
 /**
  * GPU usage transparency through the binaries: a standalone whose node manager reads injected
  * per-GPU values (CRANE_GPU_USAGE_FILE), `crane job usage` for a job's GPUs, GPU-seconds of two
- * users in `crane resource usage` (one's own) and `craneadm report --since 1h` (everyone's).
+ * users in `crane resource usage` (one's own) and `craneadm report --since 1h` (everyone's), an
+ * elastic job's growth accounted, and an AM reading its own usage with its job token.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import type { JobUsage, UsageReport } from '../../actors/protocol.js';
-import { CliCluster } from '../helpers/cli-cluster.js';
+import { BIN, CliCluster } from '../helpers/cli-cluster.js';
 
 const admin = new CliCluster();
 let alice: CliCluster;
@@ -149,4 +150,33 @@ test.serial('GPU-seconds per user: crane resource usage shows one’s own, crane
   t.is((await alice.crane(['job', 'kill', 'train', '-y', '--force'])).code, 0);
   const ended = await alice.crane(['job', 'usage', 'train']);
   t.regex(ended.stdout, /^Job train is ERROR: it holds no GPUs now\.\n\nGPU-seconds: /);
+});
+
+test.serial('an elastic job that grows is accounted for every GPU it holds; its AM reads its own usage with its own token', async (t) => {
+  const amOut = join(admin.home, 'am-usage.json');
+  const crane = `'${process.execPath}' '${BIN.crane}'`;
+  const cmd = `${crane} job usage "$CRANE_JOB_ID" --json > '${amOut}.tmp' && mv '${amOut}.tmp' '${amOut}'; ${crane} resource usage 2>&1 | tail -1 > '${amOut}.forbidden'; sleep 120`;
+  t.is((await alice.crane(['job', 'add', 'host', '1:1:3', '--shell', '-c', cmd, '-n', 'elastic'])).code, 0);
+  // Idle GPUs and nothing queued: it grows toward 3.
+  const grown = await until('elastic grown to 3 GPUs', async () => {
+    const r = json<JobUsage>(await alice.crane(['job', 'usage', 'elastic', '--json']));
+    return r.gpus.length === 3 ? r : undefined;
+  });
+  t.is(grown.gpus.filter((g) => g.container).length, 1, 'the AM holds 1 GPU, the 2 it grew by are idle');
+  const before = grown.gpuSeconds;
+  await sleep(1_000);
+  const after = json<JobUsage>(await alice.crane(['job', 'usage', 'elastic', '--json'])).gpuSeconds;
+  t.true(after - before >= 2.5, `3 GPUs for over a second: ${before} -> ${after}`);
+
+  const am = await until('the AM’s own reading', async () => {
+    try {
+      return JSON.parse(readFileSync(amOut, 'utf8')) as JobUsage;
+    } catch {
+      return undefined;
+    }
+  });
+  t.is(am.id, grown.id);
+  t.is(am.user, 'alice');
+  t.regex(readFileSync(`${amOut}.forbidden`, 'utf8'), /^error: a job's own token reaches only its job/);
+  t.is((await alice.crane(['job', 'kill', 'elastic', '-y', '--force'])).code, 0);
 });

@@ -101,3 +101,29 @@ test('usageWindow reads ISO times from the query', (t) => {
   const err = t.throws(() => usageWindow({ since: '7d' }), { instanceOf: CraneError });
   t.is(err!.message, "invalid since '7d': use an ISO-8601 time");
 });
+
+test('job usage names the cargo container holding a GPU; a GPU of the grant nobody uses has none', (t) => {
+  const s = ClusterState.withRoot('h');
+  addNode(s, 'n', [0, 1, 2]);
+  const r = addJob(s, 'alice', 'cargoed', 'RUNNING', { n: [0, 1, 2] }, 0, { node: 'n', gpus: [0] });
+  const config = { image: 'host', shell: true, init: false, env: {}, mounts: [], ports: [], shmSize: 0 };
+  r.cargos = [
+    {
+      name: 'trial',
+      createdAt: new Date(0).toISOString(),
+      age: 1,
+      containers: [
+        { name: 'w0', id: 'cargoed-trial-w0', node: 'n', gpus: [2], image: 'host', state: 'RUNNING', config },
+        { name: 'w1', id: 'cargoed-trial-w1', node: 'n', gpus: [1], image: 'host', state: 'DONE', config },
+      ],
+    },
+  ];
+  t.deepEqual(
+    jobUsage(s, r, 1_000).gpus.map((g) => [g.gpu, g.container]),
+    [
+      [0, 'cargoed-am'],
+      [1, undefined],
+      [2, 'cargoed-trial-w0'],
+    ],
+  );
+});
