@@ -2,14 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { DEFERRED, type Actor, type ActorContext, type ActorSpec, type Envelope } from '../../bus/actor.js';
 import { CraneError } from '../../bus/errors.js';
 import type { StreamWriter } from '../../bus/stream.js';
-import { subjects, type Subjects } from '../../bus/subjects.js';
+import { subjects } from '../../bus/subjects.js';
 import {
   ACTIVE_STATES,
   type CargoResize,
   type CargoSpec,
   type ContainerExit,
   type Grant,
-  type JobEvent,
   type Heartbeat,
   type JobSpec,
   type JobState,
@@ -20,33 +19,21 @@ import {
   type RunRequest,
   type UserInfo,
 } from '../protocol.js';
-import { noteGrant } from './accounting.js';
 import { isTerminal, transition } from './job-states.js';
 import { matches, resolveOne, type JobFilter } from './job-match.js';
 import { defaultJobName } from './job-names.js';
 import { generateToken } from '../gateway/password.js';
-import { amGpus, cargoView, containerId, findContainer, freeGpus, isLive, liveContainers, usedGpus } from './cargos.js';
-import { planGrow, planReclaim, placeCargo, type ElasticJob } from './elastic.js';
+import { amGpus, cargoView, findContainer, liveContainers } from './cargos.js';
+import { planGrow, planReclaim, type ElasticJob } from './elastic.js';
 import { planQueue, type Waiting } from './fair-share.js';
-import { both, gpuCount, minus, plus, prune, showGrant } from './grant.js';
+import { gpuCount, plus, showGrant } from './grant.js';
 import { neverFits, placeJob, type NodeCapacity, type Placement } from './scheduler.js';
-import { ClusterState, type CargoRecord, type JobRecord } from './state.js';
+import type { JobRecord } from './state.js';
 import { jobUsage, usageFor, type UsageRequest } from './usage-views.js';
+import type { ClusterManagerOptions } from './job-runtime.js';
+import { ElasticOps } from './elastic-ops.js';
 
-export interface ClusterManagerOptions {
-  cluster: string;
-  state: ClusterState;
-  /** Who this manager is (the lease holder), shown by `craneadm status`. */
-  name?: string;
-  /** False once its lease may have passed to another manager: then it answers nothing. */
-  isActive?: () => boolean;
-  /** A node with no heartbeat for this long is LOST (its running jobs are requeued). */
-  nodeTimeoutMs?: number;
-  /** Grace period between SIGTERM and SIGKILL on kill. */
-  killGraceMs?: number;
-  /** How long an AM has to give GPUs back when asked to shrink (default 30 s). */
-  shrinkDeadlineMs?: number;
-}
+export type { ClusterManagerOptions } from './job-runtime.js';
 
 type Scoped<T = object> = T & { user: UserInfo };
 
@@ -58,46 +45,37 @@ type Scoped<T = object> = T & { user: UserInfo };
 export const MAX_REQUEUES = 3;
 
 /** The cluster manager: users, tokens, nodes and jobs; the queue and the scheduler. */
-class ClusterManager implements Actor {
-  private readonly s: ClusterState;
-  private readonly sub: Subjects;
+class ClusterManager extends ElasticOps implements Actor {
   private readonly nodeTimeoutMs: number;
-  private readonly graceMs: number;
   private tick?: NodeJS.Timeout;
   /** Streams waiting for a job to end, and kill/rm replies deferred until it does. */
   private readonly waiters = new Map<string, StreamWriter[]>();
   private readonly pending = new Map<string, Envelope[]>();
-  private scheduleRequested = false;
   /** Why each queued job waits, from the last scheduling pass. */
   private waiting = new Map<string, Waiting>();
-  /** AM event streams, per job. */
-  private readonly events = new Map<string, StreamWriter[]>();
-  /** Cargo creates, resizes and kills answered once their containers have started or ended. */
-  private readonly cargoReplies = new Map<string, Array<{ msg: Envelope; until: 'started' | 'ended' }>>();
   /**
    * GPUs being freed for one queued job (a shrink or a pause): nobody else may take them. It lapses
    * after `until` (a node lost meanwhile may keep the job from fitting at all).
    */
   private earmark?: { job: string; gpus: Grant; until: number };
-  private readonly shrinkMs: number;
 
-  constructor(private readonly o: ClusterManagerOptions) {
-    this.s = o.state;
-    this.sub = subjects(o.cluster);
+  constructor(o: ClusterManagerOptions) {
+    super(o);
     this.nodeTimeoutMs = o.nodeTimeoutMs ?? 5_000;
-    this.graceMs = o.killGraceMs ?? 10_000;
-    this.shrinkMs = o.shrinkDeadlineMs ?? 30_000;
   }
+
 
   preStart(ctx: ActorContext): void {
     this.tick = setInterval(() => ctx.tell(this.sub.cm('tick'), 'tick', null), Math.min(1_000, this.nodeTimeoutMs / 2));
     this.tick.unref();
   }
 
+
   postStop(): void {
     clearInterval(this.tick);
     for (const ws of [...this.waiters.values(), ...this.events.values()]) for (const w of ws) w.close();
   }
+
 
   /** Handles a message; what it changed is written to the store before the reply goes out. */
   receive(msg: Envelope, ctx: ActorContext): unknown {
@@ -117,6 +95,7 @@ class ClusterManager implements Actor {
     };
     return store.dirty ? store.flush().then(settle) : settle();
   }
+
 
   private handle(msg: Envelope, ctx: ActorContext): unknown {
     const b = msg.body;
@@ -212,6 +191,7 @@ class ClusterManager implements Actor {
     }
   }
 
+
   // --- users and tokens -------------------------------------------------------------------
 
   private addUser(b: { username: string; hash: string; isAdmin?: boolean }): UserInfo {
@@ -223,6 +203,7 @@ class ClusterManager implements Actor {
     this.s.saveUser(u);
     return { id: u.id, username: u.username, isAdmin: u.isAdmin };
   }
+
 
   /** `craneadm user quota`: weight and GPU quota (null clears the quota). */
   private setQuota(b: { username: string; gpus?: number | null; weight?: number }, ctx: ActorContext) {
@@ -244,6 +225,7 @@ class ClusterManager implements Actor {
     return info;
   }
 
+
   private removeUser(username: string) {
     if (username === 'root') throw new CraneError('forbidden', 'the root user cannot be removed');
     if (!this.s.users.has(username)) throw new CraneError('not-found', `no user ${username}`);
@@ -251,6 +233,7 @@ class ClusterManager implements Actor {
     for (const [key, v] of this.s.tokens) if (v.username === username) this.s.dropToken(key);
     return { ok: true };
   }
+
 
   private checkToken(token: string): UserInfo & { expiresAt: number } {
     const t = this.s.findToken(token);
@@ -264,6 +247,7 @@ class ClusterManager implements Actor {
     if (t.job) return { id: u.id, username: u.username, isAdmin: false, job: t.job, expiresAt: t.expiresAt };
     return { id: u.id, username: u.username, isAdmin: u.isAdmin, expiresAt: t.expiresAt };
   }
+
 
   // --- nodes --------------------------------------------------------------------------------
 
@@ -279,6 +263,7 @@ class ClusterManager implements Actor {
     // register again, which settles what it still runs before its GPUs are given out.
     ctx.tell(this.sub.node(hb.name, 'register'), 'register', {});
   }
+
 
   private registerNode(reg: RegisterNode, ctx: ActorContext) {
     const prev = this.s.nodes.get(reg.name);
@@ -322,6 +307,7 @@ class ClusterManager implements Actor {
     return { ok: true };
   }
 
+
   /** `craneadm leave`: the node's running jobs are requeued (with force) and it gets no more work. */
   private leaveNode(b: { name: string; force?: boolean }, ctx: ActorContext) {
     const n = this.s.nodes.get(b.name);
@@ -339,6 +325,7 @@ class ClusterManager implements Actor {
     return { node: b.name, requeued: running.map((r) => r.view.name) };
   }
 
+
   private checkNodes(ctx: ActorContext): void {
     const now = Date.now();
     for (const [name, n] of this.s.nodes) {
@@ -352,6 +339,7 @@ class ClusterManager implements Actor {
     }
     this.requestSchedule(ctx);
   }
+
 
   /**
    * A node a running job holds GPUs on is gone. With its AM, or with GPUs the job needs to keep
@@ -369,6 +357,7 @@ class ClusterManager implements Actor {
     this.emit(r, 'grant.shrunk', { removed: gone, grant: r.view.acquired, reason });
     this.s.saveJob(r);
   }
+
 
   /** A running job lost its container with a node: requeue it (MAX_REQUEUES), else it ends ERROR. */
   private lose(r: JobRecord, reason: string, ctx: ActorContext): void {
@@ -398,6 +387,7 @@ class ClusterManager implements Actor {
     this.publishState(v, ctx);
   }
 
+
   private nodeInfos(): NodeInfo[] {
     const byName = [...this.s.nodes.values()].filter((n) => n.state !== 'LEFT').sort((a, b) => a.reg.name.localeCompare(b.reg.name, 'en', { numeric: true }));
     return byName.map((n) => ({
@@ -413,6 +403,7 @@ class ClusterManager implements Actor {
       owners: Object.fromEntries(n.owners),
     }));
   }
+
 
   /**
    * Free and busy GPUs; each busy GPU with its owner as the caller may see it: their own jobs (an
@@ -434,6 +425,7 @@ class ClusterManager implements Actor {
     return { free, busy: total - free, total, nodes };
   }
 
+
   private capacities(): NodeCapacity[] {
     const out: NodeCapacity[] = [];
     for (const n of this.s.nodes.values()) {
@@ -449,12 +441,14 @@ class ClusterManager implements Actor {
     return out;
   }
 
+
   // --- jobs ---------------------------------------------------------------------------------
 
   private job(b: Scoped<{ ref: string }>): JobRecord {
     const view = resolveOne(this.s.userJobs(b.user), b.ref);
     return this.s.jobs.get(view.id)!;
   }
+
 
   private addJob({ user, spec }: Scoped<{ spec: JobSpec }>, ctx: ActorContext) {
     const why = neverFits({ resources: spec.resources, image: spec.am.image }, this.capacities());
@@ -492,17 +486,20 @@ class ClusterManager implements Actor {
     return { id, name, addedAt: now.toISOString() };
   }
 
+
   private listJobs(b: Scoped<JobFilter>) {
     const jobs: JobView[] = [];
     for (const j of this.s.userJobs(b.user)) if (matches(j, b)) jobs.push(this.withQueuePosition(j));
     return { jobs };
   }
 
+
   private withQueuePosition(j: JobView): JobView {
     if (j.state !== 'QUEUED' && j.state !== 'PAUSED') return j;
     const w = this.waiting.get(j.id);
     return w ? { ...j, queuePosition: w.position, queueReason: w.reason } : j;
   }
+
 
   private killJob(r: JobRecord, force: boolean, msg: Envelope, ctx: ActorContext) {
     const v = r.view;
@@ -519,25 +516,6 @@ class ClusterManager implements Actor {
     return DEFERRED;
   }
 
-  /** Stops the AM and every live cargo container of the job. */
-  private killContainers(r: JobRecord, force: boolean, ctx: ActorContext) {
-    const am = r.view.am;
-    if (am) this.killContainer(r.view.id, am.node, am.container, force, ctx);
-    for (const { cargo, c } of liveContainers(r)) {
-      cargo.killed = true;
-      this.killContainer(r.view.id, c.node, c.id, force, ctx);
-    }
-  }
-
-  /** Asks a node to stop one container; one the node does not run any more is reported gone. */
-  private killContainer(job: string, node: string, container: string, force: boolean, ctx: ActorContext) {
-    ctx
-      .ask(this.sub.node(node, 'kill'), 'kill', { container, force, graceMs: this.graceMs }, { timeout: 5_000 })
-      .then((res: { gone?: boolean }) => {
-        if (res?.gone) ctx.tell(this.sub.cm('container.exit'), 'container.exit', { job, container, node, exitCode: 137, error: 'container was gone' });
-      })
-      .catch((err) => ctx.log.warn({ err: String(err), job, container }, 'kill request failed'));
-  }
 
   private removeJob(r: JobRecord, force: boolean, msg: Envelope, ctx: ActorContext) {
     const v = r.view;
@@ -555,6 +533,7 @@ class ClusterManager implements Actor {
     return DEFERRED;
   }
 
+
   private forget(r: JobRecord, ctx: ActorContext) {
     const v = r.view;
     this.s.dropJob(v.id);
@@ -562,6 +541,7 @@ class ClusterManager implements Actor {
     ctx.tell(this.sub.logstore('drop'), 'drop', { job: v.id });
     return { id: v.id };
   }
+
 
   private waitJob(r: JobRecord, msg: Envelope, ctx: ActorContext) {
     const w = ctx.openStream(msg);
@@ -579,11 +559,13 @@ class ClusterManager implements Actor {
     return { ok: true };
   }
 
+
   private deferUntilDone(job: string, msg: Envelope) {
     const l = this.pending.get(job) ?? [];
     l.push(msg);
     this.pending.set(job, l);
   }
+
 
   private containerExit(e: ContainerExit, ctx: ActorContext) {
     const r = this.s.jobs.get(e.job);
@@ -604,8 +586,9 @@ class ClusterManager implements Actor {
     return { ok: true };
   }
 
+
   /** Ends a job: releases its GPUs, answers waiters and deferred kills, schedules the queue. */
-  private finish(r: JobRecord, state: JobState, ctx: ActorContext, o: { reason?: string; exitCode?: number }) {
+  protected override finish(r: JobRecord, state: JobState, ctx: ActorContext, o: { reason?: string; exitCode?: number }) {
     const v = r.view;
     if (v.state === 'QUEUED' || v.state === 'PAUSED') this.s.queue = this.s.queue.filter((id) => id !== v.id);
     transition(v, state, new Date(), o.reason);
@@ -629,437 +612,8 @@ class ClusterManager implements Actor {
     this.requestSchedule(ctx);
   }
 
-  /**
-   * The end of one run of a job (it ended, was requeued or paused): its cargo containers are
-   * stopped and its token revoked. Their exits still come and free their GPUs.
-   */
-  private endRun(r: JobRecord, reason: string, ctx: ActorContext): void {
-    for (const { cargo, c } of liveContainers(r)) {
-      cargo.killed = true;
-      c.reason ??= reason;
-      this.killContainer(r.view.id, c.node, c.id, true, ctx);
-    }
-    if (r.tokenKey) this.s.dropToken(r.tokenKey);
-    delete r.tokenKey;
-  }
-
-  /**
-   * Gives the job's GPUs back to their nodes, but those live cargo containers still use: they
-   * stay the job's until their exits come (a GPU is never handed out while a process holds it).
-   */
-  private release(r: JobRecord): void {
-    const v = r.view;
-    const lingering = plus({}, Object.fromEntries(liveContainers(r).map(({ c }) => [c.node, c.gpus])));
-    this.freeGpus(v.id, minus(v.acquired, lingering));
-  }
-
-  /** Frees GPUs the job owns on their nodes. */
-  private freeGpus(job: string, g: Grant): void {
-    for (const [node, gpus] of Object.entries(g)) {
-      const n = this.s.nodes.get(node);
-      if (!n) continue;
-      for (const x of gpus) {
-        if (n.owners.get(x) === job) {
-          n.owners.delete(x);
-          n.free.add(x);
-        }
-      }
-    }
-  }
-
-  /** Takes GPUs out of a running job's grant and frees them (a shrink, a node gone). */
-  private dropGrant(r: JobRecord, g: Grant): void {
-    const v = r.view;
-    const taken = both(v.acquired, g);
-    v.acquired = minus(v.acquired, taken);
-    this.freeGpus(v.id, taken);
-    this.grantChanged(r);
-    if (v.reclaim) {
-      const left = minus(v.reclaim.gpus, taken);
-      if (gpuCount(left) === 0) delete v.reclaim;
-      else v.reclaim = { ...v.reclaim, gpus: left };
-    }
-  }
-
-  /** Adds free GPUs to a running job's grant. */
-  private addGrant(r: JobRecord, g: Grant): void {
-    for (const [node, gpus] of Object.entries(g)) {
-      const n = this.s.nodes.get(node)!;
-      for (const x of gpus) {
-        n.free.delete(x);
-        n.owners.set(x, r.view.id);
-      }
-    }
-    r.view.acquired = plus(r.view.acquired, g);
-    this.grantChanged(r);
-  }
-
-  // --- the AM's event stream ---------------------------------------------------------------
-
-  /** Sends an event to the job's AM (every open event stream of the job). */
-  private emit(r: JobRecord, type: JobEvent['type'], body: object = {}): void {
-    const ws = this.events.get(r.view.id);
-    if (!ws?.length) return;
-    const ev: JobEvent = { type, at: new Date().toISOString(), job: r.view.id, ...body };
-    for (const w of ws) w.write(ev);
-  }
-
-  /** `GET /v1/jobs/{id}/events`: a hello with where the job stands, then events until it ends. */
-  private openEvents(r: JobRecord, msg: Envelope, ctx: ActorContext) {
-    const w = ctx.openStream(msg);
-    const v = r.view;
-    const hello: JobEvent = {
-      type: 'hello',
-      at: new Date().toISOString(),
-      job: v.id,
-      state: v.state,
-      resources: v.spec.resources,
-      grant: v.acquired,
-      am: v.am,
-      free: v.state === 'RUNNING' ? prune(freeGpus(r)) : {},
-      reclaim: v.reclaim,
-      cargos: (r.cargos ?? []).map((c) => cargoView(v.id, c)),
-    };
-    w.write(hello);
-    if (isTerminal(v.state)) {
-      w.end();
-      return { ok: true };
-    }
-    const list = this.events.get(v.id) ?? [];
-    list.push(w);
-    this.events.set(v.id, list);
-    w.onClose(() => {
-      const l = this.events.get(v.id);
-      if (l) this.events.set(v.id, l.filter((x) => x !== w));
-    });
-    return { ok: true };
-  }
-
-  // --- cargos -------------------------------------------------------------------------------
-
-  private cargo(r: JobRecord, name: string): CargoRecord {
-    const c = (r.cargos ?? []).find((x) => x.name === name);
-    if (!c) throw new CraneError('not-found', `job ${r.view.name} has no cargo '${name}'`);
-    return c;
-  }
-
-  private runningJob(r: JobRecord, what: string): void {
-    const v = r.view;
-    if (v.state !== 'RUNNING' || r.killing || r.pausing) {
-      throw new CraneError('conflict', `cannot ${what}: job ${v.name} is ${r.killing ? 'being killed' : r.pausing ? 'being paused' : v.state}`);
-    }
-  }
-
-  /** Places every container in the job's free GPUs or none; throws a clear line when they do not fit. */
-  private placeContainers(r: JobRecord, specs: CargoSpec['containers'], prefer: string[] = []): Array<{ node: string; gpus: number[] }> {
-    const free = freeGpus(r);
-    const serves = (node: string, image: string) => {
-      const n = this.s.nodes.get(node);
-      return !!n && n.state === 'READY' && (image === 'host' ? n.reg.hostJobs : n.reg.docker);
-    };
-    // Nodes the cargo already uses first: resized containers join their siblings.
-    const ordered: Grant = {};
-    for (const n of [...prefer, ...Object.keys(free)]) if (free[n] && !ordered[n]) ordered[n] = free[n];
-    const placed = placeCargo(ordered, specs.map((c) => ({ gpus: c.gpus, image: c.config.image })), serves);
-    if (placed) return placed;
-    const need = specs.reduce((a, c) => a + c.gpus, 0);
-    const largest = Math.max(...specs.map((c) => c.gpus));
-    const have = gpuCount(free);
-    const why = need > have ? `it needs ${need} GPUs and the job has ${have} free` : `its largest container needs ${largest} GPUs on one node`;
-    throw new CraneError('conflict', `does not fit in job ${r.view.name}'s grant: ${why} (free: ${showGrant(prune(free))}); nothing was started`);
-  }
-
-  private createCargo(r: JobRecord, spec: CargoSpec, msg: Envelope, ctx: ActorContext) {
-    this.runningJob(r, 'start a cargo');
-    const cargos = (r.cargos ??= []);
-    const name = spec.name ?? `cargo-${cargos.length + 1}`;
-    const prev = cargos.find((c) => c.name === name);
-    if (prev && prev.containers.some(isLive)) throw new CraneError('conflict', `job ${r.view.name} already has a cargo '${name}' running`);
-    const placed = this.placeContainers(r, spec.containers);
-    const age = Math.max(0, ...cargos.map((c) => c.age)) + 1;
-    const cargo: CargoRecord = { name, createdAt: new Date().toISOString(), age, containers: [] };
-    // A name used before gets new container ids: old log lines never mix with new ones.
-    const suffix = prev ? `-${age}` : '';
-    cargo.containers = spec.containers.map((c, k) => {
-      const cname = c.name ?? String(k);
-      return { name: cname, id: containerId(r.view.id, name, cname) + suffix, node: placed[k]!.node, gpus: placed[k]!.gpus, image: c.config.image, state: 'STARTING' as const, config: c.config };
-    });
-    if (prev) cargos.splice(cargos.indexOf(prev), 1);
-    cargos.push(cargo);
-    this.s.saveJob(r);
-    this.awaitCargo(r, cargo, msg, 'started');
-    for (const c of cargo.containers) this.runCargoContainer(r, cargo, c, ctx);
-    return DEFERRED;
-  }
-
-  private runCargoContainer(r: JobRecord, cargo: CargoRecord, c: CargoRecord['containers'][number], ctx: ActorContext): void {
-    const v = r.view;
-    const req: RunRequest = { job: v.id, container: c.id, jobName: v.name, user: v.user, config: c.config, gpus: c.gpus, graceMs: this.graceMs, cargo: cargo.name };
-    ctx.ask(this.sub.node(c.node, 'run'), 'run', req, { timeout: 60_000 }).then(
-      () => ctx.tell(this.sub.cm('container.started'), 'container.started', { job: v.id, container: c.id }),
-      (err: CraneError) => ctx.tell(this.sub.cm('container.exit'), 'container.exit', { job: v.id, container: c.id, node: c.node, exitCode: -1, error: `could not start: ${err.message}`, neverStarted: true }),
-    );
-  }
-
-  private containerStarted(b: { job: string; container: string }, ctx: ActorContext) {
-    const r = this.s.jobs.get(b.job);
-    const found = r && findContainer(r, b.container);
-    if (!r || !found || found.c.state !== 'STARTING') return { ok: true };
-    found.c.state = 'RUNNING';
-    found.c.startedAt = new Date().toISOString();
-    this.s.saveJob(r);
-    if (!found.cargo.containers.some((c) => c.state === 'STARTING')) {
-      this.emit(r, 'cargo.started', { cargo: cargoView(r.view.id, found.cargo) });
-    }
-    this.settleCargoReplies(r, found.cargo, ctx);
-    return { ok: true };
-  }
-
-  private cargoContainerExit(r: JobRecord, cargo: CargoRecord, c: CargoRecord['containers'][number], e: ContainerExit, ctx: ActorContext) {
-    if (!isLive(c)) return { ok: true };
-    const failedToStart = !!e.neverStarted;
-    c.state = e.exitCode === 0 && !e.error ? 'DONE' : 'ERROR';
-    c.exitCode = e.exitCode;
-    if (e.error) c.reason ??= e.error;
-    else if (e.exitCode !== 0) c.reason ??= `exited with code ${e.exitCode}`;
-    c.endedAt = new Date().toISOString();
-    const v = r.view;
-    // A container of a run that ended kept its GPUs until now: they are free.
-    this.freeGpus(v.id, minus({ [c.node]: c.gpus }, v.state === 'RUNNING' ? v.acquired : {}));
-    if (v.state === 'RUNNING' && v.reclaim) {
-      const back = both(v.reclaim.gpus, { [c.node]: c.gpus });
-      if (gpuCount(back)) this.shrink(r, back, ctx);
-    }
-    // A cargo that could not start is stopped whole: all or nothing.
-    if (failedToStart && !cargo.failure) {
-      cargo.failure = `container ${c.name} on ${c.node}: ${c.reason}`;
-      cargo.killed = true;
-      for (const o of cargo.containers) if (o !== c && isLive(o)) this.killContainer(v.id, o.node, o.id, true, ctx);
-    }
-    this.s.saveJob(r);
-    this.emit(r, 'container.exited', { cargo: cargo.name, container: c.name, id: c.id, node: c.node, exitCode: e.exitCode, reason: c.reason });
-    ctx.tell(this.sub.logstore('ended'), 'container.ended', { job: v.id, container: c.id });
-    if (!cargo.containers.some(isLive)) this.emit(r, 'cargo.ended', { cargo: cargoView(v.id, cargo) });
-    this.settleCargoReplies(r, cargo, ctx);
-    if (r.pausing) this.settlePause(r, ctx);
-    this.requestSchedule(ctx);
-    return { ok: true };
-  }
-
-  /** Replies to cargo requests once what they wait for happened. */
-  private awaitCargo(r: JobRecord, cargo: CargoRecord, msg: Envelope, until: 'started' | 'ended'): void {
-    const key = `${r.view.id}/${cargo.name}`;
-    this.cargoReplies.set(key, [...(this.cargoReplies.get(key) ?? []), { msg, until }]);
-  }
-
-  private settleCargoReplies(r: JobRecord, cargo: CargoRecord, ctx: ActorContext): void {
-    const key = `${r.view.id}/${cargo.name}`;
-    const waiting = this.cargoReplies.get(key);
-    if (!waiting) return;
-    const starting = cargo.containers.some((c) => c.state === 'STARTING');
-    const live = cargo.containers.some(isLive);
-    const rest = waiting.filter((w) => {
-      if (w.until === 'started' ? starting || (cargo.failure && live) : live) return true;
-      if (w.until === 'started' && cargo.failure) {
-        ctx.respondError(w.msg, new CraneError('unavailable', `cargo ${cargo.name} could not start: ${cargo.failure}; the others were stopped`));
-      } else ctx.respond(w.msg, cargoView(r.view.id, cargo));
-      return false;
-    });
-    if (rest.length) this.cargoReplies.set(key, rest);
-    else this.cargoReplies.delete(key);
-  }
-
-  private killCargo(r: JobRecord, name: string, force: boolean, msg: Envelope, ctx: ActorContext) {
-    const cargo = this.cargo(r, name);
-    if (!cargo.containers.some(isLive)) return cargoView(r.view.id, cargo);
-    cargo.killed = true;
-    this.s.saveJob(r);
-    for (const c of cargo.containers) if (isLive(c)) this.killContainer(r.view.id, c.node, c.id, force, ctx);
-    this.awaitCargo(r, cargo, msg, 'ended');
-    return DEFERRED;
-  }
-
-  /** Adds and removes containers of a running cargo; the others keep running. */
-  private resizeCargo(r: JobRecord, name: string, resize: CargoResize, msg: Envelope, ctx: ActorContext) {
-    this.runningJob(r, 'resize a cargo');
-    const cargo = this.cargo(r, name);
-    if (!cargo.containers.some(isLive)) throw new CraneError('conflict', `cargo ${name} has ended: start a new one`);
-    const remove = resize.remove ?? [];
-    for (const x of remove) {
-      const c = cargo.containers.find((y) => y.name === x);
-      if (!c || !isLive(c)) throw new CraneError('not-found', `cargo ${name} has no running container '${x}'`);
-    }
-    const taken = new Set(cargo.containers.map((c) => c.name));
-    const first = cargo.containers[0]!;
-    const adds = (resize.add ?? []).map((c) => {
-      let n = c.name;
-      if (n !== undefined && taken.has(n)) throw new CraneError('conflict', `cargo ${name} already has a container '${n}'`);
-      if (n === undefined) for (let i = cargo.containers.length; taken.has((n = String(i))); i++);
-      taken.add(n!);
-      return { name: n!, gpus: c.gpus ?? first.gpus.length, config: c.config ?? first.config };
-    });
-    const used = [...new Set(cargo.containers.filter(isLive).map((c) => c.node))];
-    const placed = adds.length ? this.placeContainers(r, adds, used) : [];
-    for (const x of remove) {
-      const c = cargo.containers.find((y) => y.name === x)!;
-      this.killContainer(r.view.id, c.node, c.id, false, ctx);
-    }
-    const fresh = adds.map((c, k) => ({ name: c.name, id: containerId(r.view.id, name, c.name), node: placed[k]!.node, gpus: placed[k]!.gpus, image: c.config.image, state: 'STARTING' as const, config: c.config }));
-    cargo.containers.push(...fresh);
-    this.s.saveJob(r);
-    for (const c of fresh) this.runCargoContainer(r, cargo, c, ctx);
-    if (!fresh.length) return cargoView(r.view.id, cargo);
-    this.awaitCargo(r, cargo, msg, 'started');
-    return DEFERRED;
-  }
-
-  // --- elasticity: shrink, release, pause -----------------------------------------------------
-
-  /** Takes GPUs of a shrink back: they leave the job's grant and the AM is told. */
-  private shrink(r: JobRecord, g: Grant, ctx: ActorContext): void {
-    this.dropGrant(r, g);
-    this.s.saveJob(r);
-    this.emit(r, 'grant.shrunk', { removed: g, grant: r.view.acquired });
-    ctx.log.info({ job: r.view.id, removed: showGrant(g) }, 'job shrunk');
-    this.requestSchedule(ctx);
-  }
-
-  /**
-   * Asks the AM for GPUs back by a deadline; those no container uses are taken at once, the rest
-   * as their containers end (past the deadline, the cluster manager stops those cargos itself).
-   */
-  private requestShrink(r: JobRecord, g: Grant, reason: string, ctx: ActorContext): void {
-    const v = r.view;
-    const gpus = plus(v.reclaim?.gpus ?? {}, g);
-    v.reclaim = { gpus, deadline: new Date(Date.now() + this.shrinkMs).toISOString(), reason };
-    this.emit(r, 'shrink.requested', { gpus, deadline: v.reclaim.deadline, reason });
-    const idle = minus(gpus, usedGpus(r));
-    if (gpuCount(idle)) this.shrink(r, idle, ctx);
-    this.s.saveJob(r);
-  }
-
-  /** Past a shrink's deadline the newest cargos on the GPUs asked for are stopped. */
-  private checkReclaims(ctx: ActorContext): void {
-    const now = Date.now();
-    for (const r of this.s.jobs.values()) {
-      const rc = r.view.reclaim;
-      if (r.view.state !== 'RUNNING' || !rc || Date.parse(rc.deadline) > now) continue;
-      for (const { cargo, c } of liveContainers(r)) {
-        if (gpuCount(both(rc.gpus, { [c.node]: c.gpus })) === 0) continue;
-        ctx.log.warn({ job: r.view.id, cargo: cargo.name }, 'shrink deadline passed: stopping the cargo');
-        cargo.killed = true;
-        for (const o of cargo.containers) if (isLive(o)) this.killContainer(r.view.id, o.node, o.id, true, ctx);
-      }
-    }
-  }
-
-  /** `POST /v1/jobs/{id}/release`: the AM gives GPUs back (default: every idle one above MIN). */
-  private releaseGpus(r: JobRecord, gpus: Grant | undefined, ctx: ActorContext) {
-    this.runningJob(r, 'release GPUs');
-    const v = r.view;
-    const idle = minus(minus(v.acquired, usedGpus(r)), v.reclaim?.gpus ?? {});
-    let give: Grant;
-    if (gpus) {
-      const notHeld = minus(gpus, v.acquired);
-      if (gpuCount(notHeld)) throw new CraneError('invalid', `job ${v.name} does not hold ${showGrant(notHeld)}`);
-      const busy = both(gpus, usedGpus(r));
-      if (gpuCount(busy)) throw new CraneError('conflict', `${showGrant(busy)} still run containers: stop them first`);
-      give = gpus;
-    } else {
-      const spare = gpuCount(v.acquired) - v.spec.resources.min;
-      give = {};
-      let k = 0;
-      for (const [node, xs] of Object.entries(idle)) for (const x of xs) if (k++ < spare) give[node] = [...(give[node] ?? []), x];
-    }
-    if (gpuCount(v.acquired) - gpuCount(give) < v.spec.resources.min) {
-      throw new CraneError('conflict', `job ${v.name} must keep its MIN of ${v.spec.resources.min} GPUs`);
-    }
-    if (gpuCount(give)) this.shrink(r, give, ctx);
-    return { released: give, grant: v.acquired };
-  }
-
-  /**
-   * Pauses a running job: its containers are stopped, then all its GPUs go back and it is PAUSED.
-   * A job paused for another one waits in the queue and resumes on its own; one its user paused
-   * waits for `crane job resume`.
-   */
-  private pauseJob(r: JobRecord, why: { byUser: boolean; reason: string }, ctx: ActorContext) {
-    const v = r.view;
-    if (v.state === 'PAUSED' && !r.pausing) {
-      if (why.byUser && !v.pausedByUser) {
-        v.pausedByUser = true;
-        this.s.queue = this.s.queue.filter((id) => id !== v.id);
-        this.s.saveJob(r);
-      }
-      return { id: v.id, state: v.state };
-    }
-    this.runningJob(r, 'pause it');
-    r.pausing = why;
-    this.emit(r, 'pause.requested', { reason: why.reason });
-    this.killContainers(r, false, ctx);
-    this.s.saveJob(r);
-    ctx.log.info({ job: v.id, reason: why.reason }, 'pausing job');
-    return { id: v.id, state: 'PAUSING' };
-  }
-
-  private settlePause(r: JobRecord, ctx: ActorContext): void {
-    const v = r.view;
-    if (!r.pausing || v.am || liveContainers(r).length) return;
-    if (r.killing) return this.finish(r, 'ERROR', ctx, { reason: 'killed' });
-    const why = r.pausing;
-    delete r.pausing;
-    this.endRun(r, why.reason, ctx);
-    this.release(r);
-    v.acquired = {};
-    delete v.reclaim;
-    transition(v, 'PAUSED', new Date(), why.reason);
-    this.grantChanged(r);
-    if (why.byUser) v.pausedByUser = true;
-    else this.s.queue.push(v.id);
-    this.s.saveJob(r);
-    this.publishState(v, ctx);
-    this.emit(r, 'job.state', { state: 'PAUSED', reason: why.reason });
-    for (const w of this.events.get(v.id) ?? []) w.end();
-    this.events.delete(v.id);
-    this.requestSchedule(ctx);
-  }
-
-  private resumeJob(r: JobRecord, ctx: ActorContext) {
-    const v = r.view;
-    if (v.state !== 'PAUSED') throw new CraneError('conflict', `job ${v.name} is ${v.state}: only a PAUSED job resumes`);
-    if (v.pausedByUser) {
-      delete v.pausedByUser;
-      this.s.queue.push(v.id);
-      this.s.saveJob(r);
-      this.requestSchedule(ctx);
-    }
-    return { id: v.id, state: v.state };
-  }
-
-  /**
-   * Accounting: call whenever the job's grant changed (started, grew, shrank, paused, resumed,
-   * requeued, ended), before saving it; a segment is added only if its GPU count changed.
-   */
-  private grantChanged(r: JobRecord): void {
-    noteGrant(r, Date.now());
-  }
-
-  private publishState(v: JobView, ctx: ActorContext) {
-    ctx.tell(this.sub.jobEvent(v.id), 'job.state', { id: v.id, state: v.state, at: v.history.at(-1)!.at, exitCode: v.exitCode });
-  }
 
   // --- scheduling ---------------------------------------------------------------------------
-
-  /**
-   * One scheduler pass for however many changes came in meanwhile: the pass is a message to
-   * itself, queued behind what is already in the mailbox (64 job adds in flight make one pass,
-   * not 64). A client that waits for its reply still sees the pass before its next request.
-   */
-  private requestSchedule(ctx: ActorContext): void {
-    if (this.scheduleRequested) return;
-    this.scheduleRequested = true;
-    ctx.tell(this.sub.cm('schedule'), 'schedule', null);
-  }
 
   private schedule(ctx: ActorContext): void {
     const held = this.heldByUser();
@@ -1096,6 +650,7 @@ class ClusterManager implements Actor {
     }
     this.elastic(reserved, held, users, ctx);
   }
+
 
   /** Shrinks or pauses running jobs for the reserved one, or grows them into idle GPUs. */
   private elastic(reserved: string | undefined, held: Record<string, number>, users: Record<string, { weight?: number; quotaGpus?: number }>, ctx: ActorContext): void {
@@ -1156,6 +711,7 @@ class ClusterManager implements Actor {
     }
   }
 
+
   /** GPUs each user's jobs hold now, from the GPU owners (O(GPUs), not O(every job ever)). */
   private heldByUser(): Record<string, number> {
     const held: Record<string, number> = {};
@@ -1168,11 +724,13 @@ class ClusterManager implements Actor {
     return held;
   }
 
+
   private queued(id: string) {
     const r = this.s.jobs.get(id)!;
     const v = r.view;
     return { id, name: v.name, user: v.user, priority: v.spec.priority ?? 0, seq: r.seq, resources: v.spec.resources, image: v.spec.am.image };
   }
+
 
   private start(p: Placement, ctx: ActorContext): void {
     const r = this.s.jobs.get(p.job)!;
