@@ -144,7 +144,7 @@ test.serial('the cluster-manager process killed outright loses nothing: users, s
   t.is((await carol.signin('carol', pw)).code, 0);
   t.is((await carol.crane(['job', 'add', 'host', '1', '-c', 'echo kept; echo err >&2', '-n', 'done-before'])).code, 0);
   t.is((await carol.crane(['job', 'wait', 'done-before'])).code, 0);
-  t.is((await carol.crane(['job', 'add', 'host', '2', '-c', 'sleep 2; echo after', '-n', 'runs-through'])).code, 0);
+  t.is((await carol.crane(['job', 'add', 'host', '2', '-c', 'sleep 4; echo after', '-n', 'runs-through'])).code, 0);
   const node = await runningOn('runs-through');
   t.is((await carol.crane(['job', 'add', 'host', '1:6', '-c', 'true', '-n', 'waits'])).code, 0);
 
@@ -163,7 +163,12 @@ test.serial('the cluster-manager process killed outright loses nothing: users, s
   t.is((await carol.crane(['job', 'log', 'done-before'])).stdout, 'kept\n[stderr] err\n');
   const list = (await carol.crane(['job', 'list', '-a', '--json'])).stdout;
   const jobs = JSON.parse(list) as { name: string; state: string; queuePosition?: number }[];
-  t.deepEqual(jobs.map((j) => [j.name, j.state]).sort(), [['done-before', 'DONE'], ['runs-through', 'RUNNING'], ['waits', 'QUEUED']]);
+  // On a loaded machine the restart may outlast runs-through's 4 s: then it ended, under the new manager.
+  const states = Object.fromEntries(jobs.map((j) => [j.name, j.state]));
+  t.is(states['done-before'], 'DONE');
+  t.true(['RUNNING', 'DONE'].includes(states['runs-through']!), states['runs-through']);
+  t.true(['QUEUED', 'RUNNING', 'DONE'].includes(states.waits!), states.waits);
+  t.is(jobs.length, 3);
   t.is((await inspect('runs-through')).am.node, node, 'the running job kept its node');
   // It ends normally under the new cluster manager; then the queued job gets the GPUs.
   t.is((await carol.crane(['job', 'wait', 'runs-through'])).code, 0);
