@@ -169,7 +169,10 @@ test.serial('the cluster-manager process killed outright loses nothing: users, s
   t.true(['RUNNING', 'DONE'].includes(states['runs-through']!), states['runs-through']);
   t.true(['QUEUED', 'RUNNING', 'DONE'].includes(states.waits!), states.waits);
   t.is(jobs.length, 3);
-  t.is((await inspect('runs-through')).am.node, node, 'the running job kept its node');
+  const through = await inspect('runs-through');
+  t.is(through.am.node, node, 'the running job kept its node');
+  t.deepEqual(through.history.map((h: { state: string }) => h.state).slice(0, 2), ['QUEUED', 'RUNNING']);
+  t.false(through.history.slice(2).some((h: { state: string }) => h.state !== 'DONE'), 'never requeued');
   // It ends normally under the new cluster manager; then the queued job gets the GPUs.
   t.is((await carol.crane(['job', 'wait', 'runs-through'])).code, 0);
   t.is((await carol.crane(['job', 'log', 'runs-through'])).stdout, 'after\n');
