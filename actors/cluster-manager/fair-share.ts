@@ -12,7 +12,7 @@
  *      so it never delays the reserved job. Without run-time estimates that is the only backfill
  *      that is safe.
  */
-import { placeJob, type NodeCapacity, type Placement, type QueuedJob } from './scheduler.js';
+import { FreeNodes, kindOf, type Kind, type NodeCapacity, type Placement, type QueuedJob } from './scheduler.js';
 
 export interface QueueEntry extends QueuedJob {
   user: string;
@@ -52,61 +52,83 @@ export interface Plan {
   reserved?: string;
   /** How many of `placements` came before the reservation (the rest are backfill). */
   placedBeforeReservation?: number;
+  /** The nodes with the placements' GPUs taken (copies: the input is not changed). */
+  nodes: NodeCapacity[];
 }
 
 const label = (j: QueueEntry) => j.name ?? j.id.slice(0, 8);
 
-type Kind = 'host' | 'docker';
-const kindOf = (job: QueuedJob): Kind => (job.image === 'host' ? 'host' : 'docker');
-const serves = (n: NodeCapacity, k: Kind) => (k === 'host' ? n.hostJobs : n.docker);
-
 /**
- * The nodes as the plan goes, with free-GPU totals per kind of job kept up to date so a job that
- * cannot fit is turned down in O(1): planning stays cheap for a long queue on many nodes.
+ * Why each queued job waits, in the order given, made a Map only when first read: a pass over
+ * 10,000 queued jobs pays for two arrays, not for a Map that is read only when someone lists jobs.
  */
-class Pool {
-  readonly nodes: NodeCapacity[];
-  readonly total: Record<Kind, number> = { host: 0, docker: 0 };
+class WaitList extends Map<string, Waiting> {
+  private pending: string[] = [];
 
-  constructor(nodes: NodeCapacity[]) {
-    this.nodes = nodes.map((n) => ({ ...n, free: [...n.free] }));
-    for (const n of this.nodes) for (const k of ['host', 'docker'] as const) if (serves(n, k)) this.total[k] += n.free.length;
+  /** The next place in the order: `id`, waiting for `reason`. */
+  push(id: string, reason: string): void {
+    this.pending.push(id, reason);
   }
 
-  /** Largest free count on one node that serves `k`. */
-  best(k: Kind): number {
-    let b = 0;
-    for (const n of this.nodes) if (serves(n, k) && n.free.length > b) b = n.free.length;
-    return b;
+  private fill(): void {
+    const p = this.pending;
+    if (p.length === 0) return;
+    this.pending = [];
+    const at = super.size;
+    for (let k = 0; k < p.length; k += 2) super.set(p[k]!, { position: at + k / 2 + 1, reason: p[k + 1]! });
   }
 
-  /** Places the job (placeJob takes the GPUs out of `free`), keeping the totals. */
-  place(job: QueuedJob): Placement | undefined {
-    if (this.total[kindOf(job)] < job.resources.min) return undefined;
-    const p = placeJob(job, this.nodes);
-    if (p) this.account(p, -1);
-    return p;
+  override get size(): number {
+    return super.size + this.pending.length / 2;
   }
-
-  /** Gives a placement's GPUs back (a backfill that would have delayed the reservation). */
-  undo(p: Placement): void {
-    for (const [name, gpus] of Object.entries(p.grant)) {
-      const n = this.nodes.find((x) => x.name === name)!;
-      n.free = [...n.free, ...gpus].sort((a, b) => a - b);
-    }
-    this.account(p, +1);
+  override get(id: string): Waiting | undefined {
+    this.fill();
+    return super.get(id);
   }
-
-  private account(p: Placement, sign: 1 | -1): void {
-    for (const [name, gpus] of Object.entries(p.grant)) {
-      const n = this.nodes.find((x) => x.name === name)!;
-      for (const k of ['host', 'docker'] as const) if (serves(n, k)) this.total[k] += sign * gpus.length;
-    }
+  override has(id: string): boolean {
+    this.fill();
+    return super.has(id);
+  }
+  override set(id: string, w: Waiting): this {
+    this.fill();
+    return super.set(id, w);
+  }
+  override delete(id: string): boolean {
+    this.fill();
+    return super.delete(id);
+  }
+  override clear(): void {
+    this.pending = [];
+    super.clear();
+  }
+  override forEach(f: (w: Waiting, id: string, m: Map<string, Waiting>) => void, self?: unknown): void {
+    this.fill();
+    super.forEach(f, self);
+  }
+  override entries(): MapIterator<[string, Waiting]> {
+    this.fill();
+    return super.entries();
+  }
+  override keys(): MapIterator<string> {
+    this.fill();
+    return super.keys();
+  }
+  override values(): MapIterator<Waiting> {
+    this.fill();
+    return super.values();
+  }
+  override [Symbol.iterator](): MapIterator<[string, Waiting]> {
+    return this.entries();
   }
 }
 
+/**
+ * The plan works on an index of the free GPUs (FreeNodes): a job that cannot fit is turned down in
+ * O(1) from the free totals, one that can is placed in O(GPUs per node), so a pass stays cheap for
+ * a long queue on many nodes.
+ */
 export function planQueue(input: PlanInput): Plan {
-  const pool = new Pool(input.nodes);
+  const pool = new FreeNodes(input.nodes);
   const held = { ...input.held };
   const byUser = new Map<string, { jobs: QueueEntry[]; next: number }>();
   for (const j of input.queue) {
@@ -117,11 +139,10 @@ export function planQueue(input: PlanInput): Plan {
   for (const q of byUser.values()) q.jobs.sort((a, b) => b.priority - a.priority || a.seq - b.seq);
 
   const placements: Placement[] = [];
-  const waiting = new Map<string, Waiting>();
-  let position = 0;
+  const waiting = new WaitList();
   let reservation: { job: QueueEntry; kind: Kind; total: number; best: number } | undefined;
   let placedBeforeReservation: number | undefined;
-  const wait = (j: QueueEntry, reason: string) => waiting.set(j.id, { position: ++position, reason });
+  const wait = (j: QueueEntry, reason: string) => waiting.push(j.id, reason);
   const share = (u: string) => (held[u] ?? 0) / Math.max(input.users[u]?.weight ?? 1, 1e-9);
 
   while (byUser.size > 0) {
@@ -135,7 +156,8 @@ export function planQueue(input: PlanInput): Plan {
     const q = byUser.get(user)!;
     const job = head!;
     const blockRest = (why: string) => {
-      for (const later of q.jobs.slice(q.next + 1)) wait(later, `behind your job ${label(job)} (${why})`);
+      const reason = `behind your job ${label(job)} (${why})`;
+      for (let k = q.next + 1; k < q.jobs.length; k++) wait(q.jobs[k]!, reason);
       byUser.delete(user);
     };
 
@@ -151,8 +173,8 @@ export function planQueue(input: PlanInput): Plan {
     if (p && reservation) {
       const r = reservation;
       const keeps = pool.total[r.kind] >= Math.min(r.job.resources.min, r.total) && pool.best(r.kind) >= Math.min(r.job.resources.app, r.best);
-      if (!keeps) pool.undo(p);
       if (!keeps) {
+        for (const [name, gpus] of Object.entries(p.grant)) pool.give(name, gpus);
         wait(job, `behind a reservation for job ${label(r.job)}`);
         blockRest('it waits behind a reservation');
         continue;
@@ -169,7 +191,7 @@ export function planQueue(input: PlanInput): Plan {
       blockRest('it waits behind a reservation');
       continue;
     }
-    const kind = kindOf(job);
+    const kind = kindOf(job.image);
     const free = { total: pool.total[kind], best: pool.best(kind) };
     reservation = { job, kind, ...free };
     placedBeforeReservation = placements.length;
@@ -177,5 +199,5 @@ export function planQueue(input: PlanInput): Plan {
     wait(job, missing > 0 ? `waiting for ${missing} more GPU${missing === 1 ? '' : 's'} (${free.total} of ${job.resources.min} free; reserved)` : `waiting for ${job.resources.app} GPUs on one node for its app manager (reserved)`);
     blockRest('it waits for GPUs');
   }
-  return { placements, waiting, reserved: reservation?.job.id, placedBeforeReservation };
+  return { placements, waiting, reserved: reservation?.job.id, placedBeforeReservation, nodes: pool.nodes() };
 }

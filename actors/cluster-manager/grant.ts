@@ -1,7 +1,11 @@
 /** Arithmetic on grants (node -> GPU indices), as the reference's PhysicalCluster (§7.1). */
 import type { Grant } from '../protocol.js';
 
-export const gpuCount = (g: Grant): number => Object.values(g).reduce((s, xs) => s + xs.length, 0);
+export function gpuCount(g: Grant): number {
+  let n = 0;
+  for (const k in g) n += g[k]!.length;
+  return n;
+}
 
 /** `a` plus `b` (indices sorted, no node left empty). */
 export function plus(a: Grant, b: Grant): Grant {

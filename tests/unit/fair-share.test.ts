@@ -135,3 +135,13 @@ test('properties: exact GPUs, never twice, quotas, FIFO per user, the reservatio
     }
   }
 });
+
+test('reasons: places 1..n in the order considered, however the list is read', (t) => {
+  const p = plan({ nodes: [node('a', [0])], queue: [job('x1', 'x', 2), job('x2', 'x', 1), job('y1', 'y', 1), job('y2', 'y', 3)], held: { y: 5 } });
+  t.deepEqual(started(p), []);
+  t.is(p.waiting.size, 4);
+  const viaGet = ['x1', 'x2', 'y1', 'y2'].map((id) => p.waiting.get(id)!.position);
+  t.deepEqual([...viaGet].sort(), [1, 2, 3, 4]);
+  t.deepEqual([...p.waiting.values()].map((w) => w.position), [1, 2, 3, 4]);
+  t.deepEqual(Object.fromEntries(p.waiting), Object.fromEntries([...p.waiting.entries()]));
+});
