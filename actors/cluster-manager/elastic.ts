@@ -9,14 +9,16 @@
  *            taken back (from the users furthest above their share, idle GPUs first, then the
  *            newest cargos'); if that is not enough, lower-priority jobs of the same user are
  *            paused. Nothing is taken unless it makes the reserved job fit, and no more than it
- *            needs;
+ *            needs — then, if all it needs is idle, idle GPUs above MIN for the jobs queued behind
+ *            it as well (their MIN in total), so a queue that forms while jobs have grown is served
+ *            in one round, not one job per pass;
  *   cargo    a cargo's containers inside its job's free GPUs, all or nothing, on as few nodes as
  *            possible (largest containers first, onto nodes the cargo already uses).
  */
 import type { Grant, ResourceSpec } from '../protocol.js';
 import type { UserShare } from './fair-share.js';
 import { gpuCount, holds, minus } from './grant.js';
-import type { NodeCapacity, QueuedJob } from './scheduler.js';
+import { byCodeUnit, FreeNodes, kindOf, type NodeCapacity, type QueuedJob } from './scheduler.js';
 
 export interface ElasticJob {
   id: string;
@@ -71,14 +73,15 @@ export function planGrow(i: GrowInput): Map<string, Grant> {
     if (need > 0) want.set(j.id, need);
   }
   if (want.size === 0) return out;
-  const free = new FreeIndex(i.nodes);
+  // Nodes bucketed by free GPUs: the fullest node in O(GPUs per node).
+  const free = new FreeNodes(i.nodes, byCodeUnit);
   const growing = i.jobs.filter((j) => want.has(j.id));
   for (;;) {
     // The job whose user is furthest below their share (then priority, then age) that can grow.
     let pick: ElasticJob | undefined;
     let second = Infinity;
     for (const j of growing) {
-      if ((want.get(j.id) ?? 0) <= 0 || !free.any(j.image)) continue;
+      if ((want.get(j.id) ?? 0) <= 0 || free.fullest(kindOf(j.image)) === undefined) continue;
       const quota = i.users[j.user]?.quotaGpus;
       if (quota !== undefined && (held[j.user] ?? 0) >= quota) continue;
       const sj = share(j.user, held, i.users);
@@ -94,9 +97,9 @@ export function planGrow(i: GrowInput): Map<string, Grant> {
     if (!pick) break;
     // A node the job holds most GPUs on first (its cargos fit better), else the fullest node.
     const own = Object.keys(pick.grant)
-      .filter((n) => free.count(n) > 0 && free.serves(n, pick!.image))
+      .filter((n) => free.count(n) > 0 && free.serves(n, kindOf(pick!.image)))
       .sort((a, b) => (pick!.grant[b]?.length ?? 0) - (pick!.grant[a]?.length ?? 0) || a.localeCompare(b))[0];
-    const node = own ?? free.fullest(pick.image)!;
+    const node = own ?? free.fullest(kindOf(pick.image))!;
     // As many as keeps this user at or below the next user's share (at least one).
     const weight = Math.max(i.users[pick.user]?.weight ?? 1, 1e-9);
     const room = second === Infinity ? Infinity : Math.max(1, Math.floor((second - share(pick.user, held, i.users)) * weight));
@@ -111,61 +114,6 @@ export function planGrow(i: GrowInput): Map<string, Grant> {
   return out;
 }
 
-/** Free GPUs per node, with nodes bucketed by how many they have free: the fullest in O(GPUs per node). */
-class FreeIndex {
-  private readonly nodes = new Map<string, NodeCapacity>();
-  /** kind -> free count -> node names. */
-  private readonly buckets: Record<'host' | 'docker', Array<Set<string>>> = { host: [], docker: [] };
-
-  constructor(nodes: NodeCapacity[]) {
-    for (const n of nodes) {
-      const c = { ...n, free: [...n.free] };
-      this.nodes.set(n.name, c);
-      this.place(c, c.free.length, +1);
-    }
-  }
-
-  private place(n: NodeCapacity, k: number, sign: 1 | -1): void {
-    for (const kind of ['host', 'docker'] as const) {
-      if (!eligible(n, kind === 'host' ? 'host' : 'img')) continue;
-      const b = (this.buckets[kind][k] ??= new Set());
-      if (sign > 0) b.add(n.name);
-      else b.delete(n.name);
-    }
-  }
-
-  count(node: string): number {
-    return this.nodes.get(node)?.free.length ?? 0;
-  }
-
-  serves(node: string, image: string): boolean {
-    const n = this.nodes.get(node);
-    return !!n && eligible(n, image);
-  }
-
-  any(image: string): boolean {
-    return this.fullest(image) !== undefined;
-  }
-
-  /** The node with the fewest free GPUs but at least one (whole nodes stay free for large jobs). */
-  fullest(image: string): string | undefined {
-    const b = this.buckets[image === 'host' ? 'host' : 'docker'];
-    for (let k = 1; k < b.length; k++) {
-      const set = b[k];
-      if (set?.size) return [...set].sort()[0];
-    }
-    return undefined;
-  }
-
-  take(node: string, k: number): number[] {
-    const n = this.nodes.get(node)!;
-    this.place(n, n.free.length, -1);
-    const gpus = n.free.splice(0, k);
-    this.place(n, n.free.length, +1);
-    return gpus;
-  }
-}
-
 // --- reclaim ----------------------------------------------------------------------------------
 
 export interface ReclaimInput {
@@ -176,6 +124,12 @@ export interface ReclaimInput {
   users: Record<string, UserShare>;
   /** The queued job holding the reservation. */
   head: QueuedJob & { user: string; priority: number };
+  /**
+   * The jobs queued behind it, in order (read only as far as needed). When the head's GPUs are all
+   * idle ones, idle GPUs above MIN are taken back for these too, up to their MIN in total (jobs of
+   * another kind of node, or over their user's quota, do not count).
+   */
+  behind?: Iterable<QueuedJob & { user: string }>;
 }
 
 export interface Reclaim {
@@ -189,6 +143,8 @@ interface Candidate {
   job: ElasticJob;
   node: string;
   gpu: number;
+  /** The age of the cargo using it; undefined: idle. */
+  age?: number;
 }
 
 /**
@@ -196,33 +152,52 @@ interface Candidate {
  * GPUs already being taken back are free) or when even everything allowed would not make it fit.
  */
 export function planReclaim(i: ReclaimInput): Reclaim | undefined {
+  // Nothing to take from anyone (no job above MIN, none to pause): nothing to weigh either.
+  const canGive = (j: ElasticJob) => !j.pausing && j.id !== i.head.id && (gpuCount(j.grant) - gpuCount(j.reclaiming) > j.resources.min || (j.user === i.head.user && j.priority < i.head.priority));
+  if (!i.jobs.some(canGive)) return undefined;
   // The head fits when its eligible nodes have MIN GPUs free in all and APP on one of them (what
-  // placeJob needs): counting free GPUs per node is enough, and O(1) to update per candidate.
+  // placeJob needs): counting free GPUs per eligible node is enough. `base` counts what is free and
+  // what is being taken back already; a set of candidates is weighed in O(its size), not O(nodes).
   const base = new Map<string, number>();
-  const ok = new Map<string, boolean>();
-  for (const n of i.nodes) {
-    ok.set(n.name, eligible(n, i.head.image));
-    base.set(n.name, n.free.length);
-  }
+  for (const n of i.nodes) if (eligible(n, i.head.image)) base.set(n.name, n.free.length);
   const counted = new Set<string>();
-  const add = (m: Map<string, number>, node: string, gpu: number) => {
-    if (!ok.get(node) || counted.has(`${node}/${gpu}`)) return false;
-    m.set(node, (m.get(node) ?? 0) + 1);
-    return true;
-  };
-  for (const j of i.jobs) for (const [n, gs] of Object.entries(j.reclaiming)) for (const g of gs) if (add(base, n, g)) counted.add(`${n}/${g}`);
-  const { app, min } = i.head.resources;
-  const fits = (extra: Candidate[]) => {
-    const m = new Map(base);
-    for (const c of extra) add(m, c.node, c.gpu);
-    let total = 0;
-    let best = 0;
-    for (const [n, k] of m) {
-      if (!ok.get(n)) continue;
-      total += k;
-      if (k > best) best = k;
+  for (const j of i.jobs) {
+    for (const [n, gs] of Object.entries(j.reclaiming)) {
+      for (const g of gs) {
+        if (!base.has(n) || counted.has(`${n}/${g}`)) continue;
+        counted.add(`${n}/${g}`);
+        base.set(n, base.get(n)! + 1);
+      }
     }
-    return total >= min && best >= app;
+  }
+  let baseTotal = 0;
+  let baseBest = 0;
+  for (const k of base.values()) {
+    baseTotal += k;
+    if (k > baseBest) baseBest = k;
+  }
+  const { app, min } = i.head.resources;
+  /** Free counts as candidates are added: the head fits once `fitsNow()`. */
+  const tally = () => {
+    const m = new Map<string, number>();
+    let total = baseTotal;
+    let best = baseBest;
+    return {
+      add(c: Candidate) {
+        const b = base.get(c.node);
+        if (b === undefined || (counted.size > 0 && counted.has(`${c.node}/${c.gpu}`))) return;
+        const k = (m.get(c.node) ?? b) + 1;
+        m.set(c.node, k);
+        total++;
+        if (k > best) best = k;
+      },
+      fitsNow: () => total >= min && best >= app,
+    };
+  };
+  const fits = (extra: Candidate[]) => {
+    const t = tally();
+    for (const c of extra) t.add(c);
+    return t.fitsNow();
   };
   if (fits([])) return undefined;
 
@@ -237,7 +212,7 @@ export function planReclaim(i: ReclaimInput): Reclaim | undefined {
     const ages = new Map(j.cargoGpus.map((c) => [`${c.node}/${c.gpu}`, c.age]));
     const free = minus(minus(j.grant, j.am), j.reclaiming);
     const mine = Object.entries(free)
-      .filter(([node]) => ok.get(node))
+      .filter(([node]) => base.has(node))
       .flatMap(([node, gs]) => gs.map((gpu) => ({ job: j, node, gpu, age: ages.get(`${node}/${gpu}`) })))
       // Idle GPUs first, then those of the newest cargos.
       .sort((a, b) => (a.age === undefined ? -1 : b.age === undefined ? 1 : b.age - a.age));
@@ -245,24 +220,15 @@ export function planReclaim(i: ReclaimInput): Reclaim | undefined {
       if (spare-- <= 0) break;
       surplus.push(c);
     }
-    // Far more candidates than the head could need are never looked at.
-    if (surplus.length > 4 * min + 64) break;
+    // Far more candidates than the head could need are never looked at (unless jobs behind it count).
+    if (surplus.length > 4 * min + 64 && !i.behind) break;
   }
   let chosen: Candidate[] = [];
-  const m = new Map(base);
-  const fitsNow = () => {
-    let total = 0;
-    let best = 0;
-    for (const [n, k] of m) {
-      total += k;
-      if (k > best) best = k;
-    }
-    return total >= min && best >= app;
-  };
+  const now = tally();
   for (const c of surplus) {
     chosen.push(c);
-    add(m, c.node, c.gpu);
-    if (fitsNow()) break;
+    now.add(c);
+    if (now.fitsNow()) break;
   }
   const pause: ElasticJob[] = [];
   if (!fits(chosen)) {
@@ -285,6 +251,24 @@ export function planReclaim(i: ReclaimInput): Reclaim | undefined {
     if (paused.has(c.job.id)) continue;
     const without = chosen.filter((_, x) => x !== k);
     if (fits(without)) chosen = without;
+  }
+  // Idle GPUs for the jobs behind it too, when the head needs nothing but idle GPUs (they are free
+  // at once, and the next pass places the head and then them).
+  if (i.behind && pause.length === 0 && chosen.every((c) => c.age === undefined)) {
+    const taken = new Set(chosen);
+    const idle = surplus.filter((c) => c.age === undefined && !taken.has(c));
+    const kind = kindOf(i.head.image);
+    const held = { ...i.held, [i.head.user]: (i.held[i.head.user] ?? 0) + i.head.resources.min };
+    let want = 0;
+    for (const j of idle.length ? i.behind : []) {
+      if (want >= idle.length) break;
+      if (j.id === i.head.id || kindOf(j.image) !== kind) continue;
+      const quota = i.users[j.user]?.quotaGpus;
+      if (quota !== undefined && (held[j.user] ?? 0) + j.resources.min > quota) continue;
+      held[j.user] = (held[j.user] ?? 0) + j.resources.min;
+      want += j.resources.min;
+    }
+    chosen.push(...idle.slice(0, want));
   }
   const take = new Map<string, Grant>();
   for (const c of chosen) {

@@ -92,6 +92,33 @@ test('reclaim: from the user furthest above their share first', (t) => {
   t.deepEqual([...r!.take.keys()], ['a']);
 });
 
+test('reclaim: idle GPUs for the jobs queued behind the head too (their MIN in total), in one round', (t) => {
+  const a = job('a', 'u', 1, 1, 8, { n1: [0, 1, 2, 3, 4, 5, 6, 7] });
+  const behind = [head('q2', 'v', 1, 2), head('q3', 'v', 1, 1), head('q4', 'v', 1, 8)];
+  const r = planReclaim({ nodes: [node('n1', [])], jobs: [a], held: { u: 8 }, users: {}, head: head('q1', 'v', 1, 2), behind });
+  t.is(gpuCount(r!.take.get('a')!), 7, '2 for the head, 2 + 1 behind it, then all that is left above MIN (not the AM)');
+  t.false(r!.take.get('a')!.n1!.includes(0));
+  const none = planReclaim({ nodes: [node('n1', [])], jobs: [a], held: { u: 8 }, users: {}, head: head('q1', 'v', 1, 2) });
+  t.is(gpuCount(none!.take.get('a')!), 2, 'without them, just the head\'s');
+  const quota = planReclaim({ nodes: [node('n1', [])], jobs: [a], held: { u: 8, v: 0 }, users: { v: { quotaGpus: 4 } }, head: head('q1', 'v', 1, 2), behind });
+  t.is(gpuCount(quota!.take.get('a')!), 4, 'a job behind that its user\'s quota would refuse does not count');
+});
+
+test('reclaim: nothing for the jobs behind when the head waits for a cargo to stop', (t) => {
+  const a = job('a', 'u', 1, 1, 8, { n1: [0, 1, 2, 3, 4, 5, 6, 7] }, { cargoGpus: [1, 2, 3, 4, 5, 6, 7].map((gpu) => ({ node: 'n1', gpu, age: 1 })) });
+  const b = job('b', 'w', 1, 1, 4, { n2: [0, 1, 2, 3] });
+  const r = planReclaim({ nodes: [node('n1', []), node('n2', [], 4)], jobs: [a, b], held: { u: 8, w: 1 }, users: {}, head: head('q1', 'v', 4, 4), behind: [head('q2', 'v', 1, 1)] });
+  t.is(gpuCount(r!.take.get('a')!), 4, 'the head needs 4 on one node: 4 of the cargo\'s GPUs');
+  t.is(r?.take.get('b'), undefined, 'and b\'s idle GPUs stay with b');
+});
+
+test('reclaim: free GPUs on nodes the head cannot use do not make it fit', (t) => {
+  const a = job('a', 'u', 1, 1, 4, { n1: [0, 1, 2, 3] });
+  const dockerOnly: NodeCapacity = { ...node('d1', [0, 1, 2, 3], 4), hostJobs: false };
+  const r = planReclaim({ nodes: [node('n1', [], 4), dockerOnly], jobs: [a], held: { u: 4 }, users: {}, head: head('q', 'v', 1, 3) });
+  t.deepEqual(r?.take.get('a'), { n1: [1, 2, 3] });
+});
+
 test('reclaim: a lower-priority job of the same user is paused when shrinking is not enough', (t) => {
   const low = job('low', 'u', 1, 2, 2, { n1: [0, 1] }, { priority: 0 });
   const other = job('other', 'v', 1, 2, 2, { n2: [0, 1] }, { priority: -5 });
