@@ -58,6 +58,12 @@ class ClusterManager extends ElasticOps implements Actor {
    * after `until` (a node lost meanwhile may keep the job from fitting at all).
    */
   private earmark?: { job: string; gpus: Grant; until: number };
+  /**
+   * RUNNING jobs for the elastic phase, built at its first pass (one that ended since is dropped
+   * when met): elastic ones (MAX > MIN) grow and shrink; the others only matter as jobs a
+   * higher-priority job may pause (a running job never holds less than MIN: it is requeued).
+   */
+  private running?: { elastic: Map<string, JobRecord>; fixed: Map<string, JobRecord>; lowestPriority: number };
 
   constructor(o: ClusterManagerOptions) {
     super(o);
@@ -430,9 +436,12 @@ class ClusterManager extends ElasticOps implements Actor {
     const out: NodeCapacity[] = [];
     for (const n of this.s.nodes.values()) {
       if (n.state !== 'READY' || !n.confirmed) continue;
+      // The node's GPUs in their order, those free (no sort of every set on every pass).
+      let free = n.reg.gpus.filter((g) => n.free.has(g));
+      if (free.length !== n.free.size || free.some((g, k) => k > 0 && g < free[k - 1]!)) free = [...n.free].sort((a, b) => a - b);
       out.push({
         name: n.reg.name,
-        free: [...n.free].sort((a, b) => a - b),
+        free,
         total: n.reg.gpus.length,
         docker: n.reg.docker,
         hostJobs: n.reg.hostJobs,
@@ -638,6 +647,7 @@ class ClusterManager extends ElasticOps implements Actor {
       const plan = planQueue({ queue, nodes, held, users });
       this.waiting = plan.waiting;
       reserved = plan.reserved;
+      nodes = plan.nodes;
       if (plan.placements.length) {
         const placed = new Set(plan.placements.map((p) => p.job));
         this.s.queue = this.s.queue.filter((id) => !placed.has(id));
@@ -648,41 +658,63 @@ class ClusterManager extends ElasticOps implements Actor {
         }
       }
     }
-    this.elastic(reserved, held, users, ctx);
+    this.elastic(reserved, nodes, held, users, ctx);
   }
 
 
-  /** Shrinks or pauses running jobs for the reserved one, or grows them into idle GPUs. */
-  private elastic(reserved: string | undefined, held: Record<string, number>, users: Record<string, { weight?: number; quotaGpus?: number }>, ctx: ActorContext): void {
+  /**
+   * Shrinks or pauses running jobs for the reserved one, or grows them into idle GPUs. `nodes`: what
+   * is free after the queue's placements, without the earmarked GPUs.
+   */
+  private elastic(reserved: string | undefined, nodes: NodeCapacity[], held: Record<string, number>, users: Record<string, { weight?: number; quotaGpus?: number }>, ctx: ActorContext): void {
+    // Only jobs the policy could act on: below MAX while nothing waits (grow), above MIN or being
+    // shrunk (reclaim), lower-priority jobs of the reserved job's user (pause). Others cost little.
+    const head = reserved && !this.earmark ? this.queued(reserved) : undefined;
+    if (!this.running) {
+      this.running = { elastic: new Map(), fixed: new Map(), lowestPriority: 0 };
+      for (const r of this.s.jobs.values()) if (r.view.state === 'RUNNING') this.trackRunning(r);
+    }
     const running: ElasticJob[] = [];
     let elastic = false;
-    for (const r of this.s.jobs.values()) {
-      const v = r.view;
-      if (v.state !== 'RUNNING' || r.killing) continue;
-      const n = gpuCount(v.acquired);
-      if (n < v.spec.resources.max) elastic = true;
-      running.push({
-        id: v.id,
-        user: v.user,
-        priority: v.spec.priority ?? 0,
-        seq: r.seq,
-        resources: v.spec.resources,
-        image: v.spec.am.image,
-        grant: v.acquired,
-        am: amGpus(r),
-        cargoGpus: liveContainers(r).flatMap(({ cargo, c }) => c.gpus.map((gpu) => ({ node: c.node, gpu, age: cargo.age }))),
-        reclaiming: v.reclaim?.gpus ?? {},
-        pausing: !!r.pausing,
-      });
-    }
-    const free = () => {
-      const em = this.earmark;
-      const caps = this.capacities();
-      return em ? caps.map((n) => ({ ...n, free: n.free.filter((g) => !em.gpus[n.name]?.includes(g)) })) : caps;
+    const scan = (jobs: Map<string, JobRecord>) => {
+      for (const [id, r] of jobs) {
+        const v = r.view;
+        if (v.state !== 'RUNNING') {
+          jobs.delete(id);
+          continue;
+        }
+        if (r.killing) continue;
+        const n = gpuCount(v.acquired);
+        const { min, max } = v.spec.resources;
+        if (n < max) elastic = true;
+        // Below MAX it may grow, but only while no queued job waits (a running job holds MIN).
+        const grows = n < max && !reserved;
+        if (!grows && n <= min && !v.reclaim && !(head && v.user === head.user && (v.spec.priority ?? 0) < head.priority)) continue;
+        running.push({
+          id: v.id,
+          user: v.user,
+          priority: v.spec.priority ?? 0,
+          seq: r.seq,
+          resources: v.spec.resources,
+          image: v.spec.am.image,
+          grant: v.acquired,
+          am: amGpus(r),
+          cargoGpus: liveContainers(r).flatMap(({ cargo, c }) => c.gpus.map((gpu) => ({ node: c.node, gpu, age: cargo.age }))),
+          reclaiming: v.reclaim?.gpus ?? {},
+          pausing: !!r.pausing,
+        });
+      }
     };
-    if (reserved && !this.earmark) {
-      const head = this.queued(reserved);
-      const rec = planReclaim({ nodes: free(), jobs: running, held, users, head });
+    scan(this.running.elastic);
+    if (head && head.priority > this.running.lowestPriority) scan(this.running.fixed);
+    if (reserved && head) {
+      // The jobs behind it, read only as far as planReclaim needs them.
+      const queue = this.s.queue;
+      const queued = (id: string) => this.queued(id);
+      const behind = (function* () {
+        for (const id of queue) if (id !== reserved) yield queued(id);
+      })();
+      const rec = planReclaim({ nodes, jobs: running, held, users, head, behind });
       if (rec) {
         const label = `${this.s.jobs.get(reserved)!.view.name} (${reserved.slice(0, 8)})`;
         let gpus: Grant = {};
@@ -701,7 +733,7 @@ class ClusterManager extends ElasticOps implements Actor {
       if (rec || !elastic) return;
     }
     if (!elastic) return;
-    const grow = planGrow({ nodes: free(), jobs: running, held, users, queueWaits: !!reserved });
+    const grow = planGrow({ nodes, jobs: running, held, users, queueWaits: !!reserved });
     for (const [id, g] of grow) {
       const r = this.s.jobs.get(id)!;
       this.addGrant(r, g);
@@ -712,12 +744,26 @@ class ClusterManager extends ElasticOps implements Actor {
   }
 
 
+  /** Files a job that starts running for the elastic phase (once that has built its lists). */
+  private trackRunning(r: JobRecord): void {
+    const t = this.running;
+    if (!t) return;
+    const { min, max } = r.view.spec.resources;
+    (max > min ? t.elastic : t.fixed).set(r.view.id, r);
+    t.lowestPriority = Math.min(t.lowestPriority, r.view.spec.priority ?? 0);
+  }
+
+
   /** GPUs each user's jobs hold now, from the GPU owners (O(GPUs), not O(every job ever)). */
   private heldByUser(): Record<string, number> {
     const held: Record<string, number> = {};
+    let last: string | undefined;
+    let user: string | undefined;
     for (const n of this.s.nodes.values()) {
+      if (n.owners.size === 0) continue;
       for (const id of n.owners.values()) {
-        const user = this.s.jobs.get(id)?.view.user;
+        // A job's GPUs on a node mostly come one after another.
+        if (id !== last) user = this.s.jobs.get((last = id))?.view.user;
         if (user) held[user] = (held[user] ?? 0) + 1;
       }
     }
@@ -746,6 +792,7 @@ class ClusterManager extends ElasticOps implements Actor {
     r.runs = Math.max(r.runs ?? 0, r.requeues ?? 0) + 1;
     const container = `${v.id.slice(0, 8)}-am${r.runs > 1 ? `-${r.runs}` : ''}`;
     v.acquired = p.grant;
+    this.trackRunning(r);
     v.am = { node: p.am.node, gpus: p.am.gpus, container };
     delete v.pausedByUser;
     transition(v, 'RUNNING', new Date());
