@@ -228,7 +228,11 @@ const sampler = (async () => {
 })();
 await cm('mark');
 const pids = { cm: cmChild.pid!, nodes: simNodes.map((c) => c.pid!), nats: natsPid };
+const cpuNow = () => ({ t: nowMs(), cm: cpuMs(pids.cm), client: cpuMs(process.pid), nodes: pids.nodes.map(cpuMs).reduce((a, b) => a + b, 0), nats: pids.nats ? cpuMs(pids.nats) : NaN });
 const cpu0 = { cm: cpuMs(pids.cm), nodes: pids.nodes.map(cpuMs), nats: pids.nats ? cpuMs(pids.nats) : NaN };
+// CPU of each process every 100 ms: how busy each was before the cluster filled.
+const cpuTrace = [cpuNow()];
+const cpuTimer = setInterval(() => cpuTrace.push(cpuNow()), 100);
 const streamT0 = nowMs();
 {
   let next = 0;
@@ -243,6 +247,7 @@ await until('every job placed', () => [...streamIds].every((id) => started.has(i
 const lastStart = Math.max(...[...streamIds].map((id) => started.get(id)!));
 const placedMs = lastStart - streamT0;
 const cpu1 = { cm: cpuMs(pids.cm), nodes: pids.nodes.map(cpuMs), nats: pids.nats ? cpuMs(pids.nats) : NaN };
+clearInterval(cpuTimer);
 const passStats = (await cm('stats')) as { at: number[]; passes: number[]; elastic: number[] };
 const streamPasses = passStats.passes;
 const streamElastic = passStats.elastic;
@@ -291,6 +296,10 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const epoch = (t: number) => performance.timeOrigin + t;
 const early = passStats.at.map((at, k) => ({ at, ms: passStats.passes[k]! })).filter((p) => p.at >= epoch(streamT0) && p.at <= epoch(Math.min(fullAt, lastStart)));
 const earlyMs = early.reduce((a, p) => a + p.ms, 0);
+// Share of one core each process used from the stream's start until the cluster filled (100 ms samples).
+const cpuA = cpuTrace[0]!;
+const cpuB = cpuTrace.find((c) => c.t >= Math.min(fullAt, lastStart)) ?? cpuTrace.at(-1)!;
+const busy = (k: 'cm' | 'client' | 'nodes' | 'nats') => (cpuB[k] - cpuA[k]) / (cpuB.t - cpuA.t);
 const cpuStream = { cm: cpu1.cm - cpu0.cm, nodes: cpu1.nodes.reduce((a, x, k) => a + x - cpu0.nodes[k]!, 0), nats: cpu1.nats - cpu0.nats };
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
 
@@ -306,7 +315,8 @@ console.log(
     `all added in ${fmt(submitMs / 1000, 1)} s (${fmt(STREAM / (submitMs / 1000))} adds/s), all placed in ${fmt(placedMs / 1000, 1)} s`,
 );
 console.log(
-  `  scheduler passes before that: ${fmt(early.length)} (${fmt(fullPlaced / Math.max(early.length, 1), 1)} placements each), p50 ${fmt(median(early.map((p) => p.ms)), 2)} ms, ${pct(earlyMs / (Math.min(fullAt, lastStart) - streamT0))} of the time`,
+  `  scheduler passes before that: ${fmt(early.length)} (${fmt(fullPlaced / Math.max(early.length, 1), 1)} placements each), p50 ${fmt(median(early.map((p) => p.ms)), 2)} ms, ${pct(earlyMs / (Math.min(fullAt, lastStart) - streamT0))} of the time; ` +
+    `CPU used (of one core): cluster manager ${pct(busy('cm'))}, client ${pct(busy('client'))}, sim nodes ${pct(busy('nodes'))}, nats-server ${pct(busy('nats'))}`,
 );
 console.log(`  job add → RUNNING before that (${fmt(unsaturated.length)} jobs): p50 ${fmt(median(unsaturated), 1)} ms, p99 ${fmt(percentile(unsaturated, 99), 1)} ms → ${(median(unsaturated) / median(rt)).toFixed(0)}× the round trip (${IN_FLIGHT} adds in flight queue in the cluster manager's mailbox)`);
 console.log(
@@ -354,6 +364,7 @@ result('bus-scale', {
   earlyPasses: early.length,
   earlyPassP50: median(early.map((p) => p.ms)),
   earlyPassShare: earlyMs / (Math.min(fullAt, lastStart) - streamT0),
+  earlyCpu: { cm: busy('cm'), client: busy('client'), nodes: busy('nodes'), nats: busy('nats') },
   passes: streamPasses.length,
   passP50: median(streamPasses),
   passP99: percentile(streamPasses, 99),
