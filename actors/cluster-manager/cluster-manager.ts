@@ -432,10 +432,18 @@ class ClusterManager extends ElasticOps implements Actor {
   }
 
 
-  private capacities(): NodeCapacity[] {
+  /**
+   * The READY nodes as the scheduler sees them. `withFree: false` leaves the free GPUs out: the
+   * admission check of every job add needs only what each node has and runs.
+   */
+  private capacities(withFree = true): NodeCapacity[] {
     const out: NodeCapacity[] = [];
     for (const n of this.s.nodes.values()) {
       if (n.state !== 'READY' || !n.confirmed) continue;
+      if (!withFree) {
+        out.push({ name: n.reg.name, free: [], total: n.reg.gpus.length, docker: n.reg.docker, hostJobs: n.reg.hostJobs });
+        continue;
+      }
       // The node's GPUs in their order, those free (no sort of every set on every pass).
       let free = n.reg.gpus.filter((g) => n.free.has(g));
       if (free.length !== n.free.size || free.some((g, k) => k > 0 && g < free[k - 1]!)) free = [...n.free].sort((a, b) => a - b);
@@ -460,7 +468,7 @@ class ClusterManager extends ElasticOps implements Actor {
 
 
   private addJob({ user, spec }: Scoped<{ spec: JobSpec }>, ctx: ActorContext) {
-    const why = neverFits({ resources: spec.resources, image: spec.am.image }, this.capacities());
+    const why = neverFits({ resources: spec.resources, image: spec.am.image }, this.capacities(false));
     if (why) throw new CraneError('invalid', `job can never run here: ${why}`);
     const quota = this.s.users.get(user.username)?.quotaGpus;
     if (quota !== undefined && spec.resources.min > quota) {
