@@ -33,7 +33,34 @@ export function natsServerBinary(): string {
       `nats-server not found (${bin}): install the Debian package 'nats-server' (apt-get install nats-server) or set CRANE_NATS_SERVER`,
     );
   }
+  syncAlways ??= supportsSyncAlways(parseNatsVersion(`${probe.stdout} ${probe.stderr}`));
   return bin;
+}
+
+/** `nats-server: v2.9.10` → [2, 9, 10]; undefined for anything else. */
+export function parseNatsVersion(text: string): [number, number, number] | undefined {
+  const m = /v?(\d+)\.(\d+)\.(\d+)/.exec(text);
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined;
+}
+
+/** `sync_interval: always` (fsync every JetStream write before its ack) exists from nats-server 2.10. */
+export function supportsSyncAlways(v: [number, number, number] | undefined): boolean {
+  return !!v && (v[0] > 2 || (v[0] === 2 && v[1] >= 10));
+}
+
+let syncAlways: boolean | undefined;
+
+/**
+ * Whether the nats-server in use takes `sync_interval: always`; asked once per process with
+ * `nats-server --version`. nats-server 2.9 rejects the field (`unknown field`): there, a write
+ * reaches the OS before it is acknowledged and is fsynced within the default 2 minutes.
+ */
+export function natsSyncAlways(): boolean {
+  if (syncAlways === undefined) {
+    const probe = spawnSync(process.env.CRANE_NATS_SERVER ?? 'nats-server', ['--version'], { encoding: 'utf8' });
+    syncAlways = supportsSyncAlways(parseNatsVersion(`${probe.stdout ?? ''} ${probe.stderr ?? ''}`));
+  }
+  return syncAlways;
 }
 
 /**
@@ -69,9 +96,11 @@ export class EmbeddedNats {
     mkdirSync(jsDir, { recursive: true });
     const listen = ['-a', this.host, '-p', String(this.port === 0 ? -1 : this.port)];
     let args = [...listen, '-js', '-sd', jsDir, ...(this.opts.extraArgs ?? [])];
-    if (this.opts.config !== undefined) {
+    // JetStream fsyncs every write where the server can (2.10+): that needs a configuration file.
+    const config = this.opts.config ?? (natsSyncAlways() ? `jetstream { store_dir: ${JSON.stringify(jsDir)}, sync_interval: always }\n` : undefined);
+    if (config !== undefined) {
       const file = join(this.opts.stateDir, 'nats.conf');
-      writeFileSync(file, this.opts.config, { mode: 0o600 });
+      writeFileSync(file, config, { mode: 0o600 });
       args = ['-c', file, ...listen, ...(this.opts.extraArgs ?? [])];
     }
     const child = spawn(this.bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
