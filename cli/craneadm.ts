@@ -133,8 +133,10 @@ cli
     ];
     out(rows.map(([k, v]) => `${`${k}:`.padEnd(12)}${v}`).join('\n'));
     out();
-    const nodes = s.nodes.map((n) => [n.name, String(n.pid ?? ''), n.gpus.join(',') || '-', n.free.join(',') || '-', `${n.free.length}/${n.gpus.length}`, n.state]);
-    out(table(['node', 'pid', 'gpus', 'free', 'free/total', 'state'], nodes));
+    // A multi-host cluster also shows each host's role (manager hosts hold the state).
+    const member = s.mode === 'member';
+    const nodes = s.nodes.map((n) => [n.name, String(n.pid ?? ''), n.gpus.join(',') || '-', n.free.join(',') || '-', `${n.free.length}/${n.gpus.length}`, n.state, ...(member ? [n.manager ? 'manager' : 'worker'] : [])]);
+    out(table(['node', 'pid', 'gpus', 'free', 'free/total', 'state', ...(member ? ['role'] : [])], nodes));
     if (s.join) {
       out();
       out(`join other hosts with:\n  ${s.join}`);
@@ -376,14 +378,6 @@ function port(v: unknown, flag: string, dflt: number): number {
   return n;
 }
 
-/** The first IPv4 address that is not loopback (what other hosts use to reach this one). */
-async function defaultAdvertise(): Promise<string> {
-  const { networkInterfaces } = await import('node:os');
-  for (const addrs of Object.values(networkInterfaces())) {
-    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  }
-  return '127.0.0.1';
-}
 
 nodeOptions(cli.command('init', 'Make this host the first node (and manager) of a new multi-host cluster'))
   .option('--advertise <ip>', 'Address the other hosts reach this one at (default: the first non-loopback IPv4)')
@@ -395,11 +389,11 @@ nodeOptions(cli.command('init', 'Make this host the first node (and manager) of 
   .example('  $ craneadm init --ha --advertise 10.0.0.5      # then: craneadm join --manager ... on two more hosts')
   .action(async (o: Opts) => {
     const { isIP } = await import('node:net');
-    const { DEFAULT_LEAF_PORT, DEFAULT_ROUTE_PORT, joinCommand, newSecret } = await import('../actors/admin/membership.js');
+    const { DEFAULT_LEAF_PORT, DEFAULT_ROUTE_PORT, defaultAdvertise, joinCommand, newSecret } = await import('../actors/admin/membership.js');
     const { forgetMember, writeMember } = await import('../actors/admin/member-host.js');
     const paths = await memberPaths();
     await assertNotMember(paths);
-    const advertise = str(o.advertise) ?? (await defaultAdvertise());
+    const advertise = str(o.advertise) ?? defaultAdvertise();
     if (!isIP(advertise)) throw new Error(`invalid --advertise '${advertise}': expected an IP address`);
     const leafPort = port(o.leafPort, '--leaf-port', DEFAULT_LEAF_PORT);
     const cluster = str(o.cluster) ?? 'crane';
@@ -423,13 +417,13 @@ nodeOptions(cli.command('init', 'Make this host the first node (and manager) of 
 
 nodeOptions(cli.command('join <TOKEN> <HOST:PORT>', 'Make this host a node of the cluster whose manager printed TOKEN'))
   .option('--manager', 'Join as a manager host (an --ha cluster): it holds a JetStream replica and can take over the cluster manager')
-  .option('--advertise <ip>', 'With --manager: the address the other hosts reach this one at')
-  .option('--leaf-port <port>', 'With --manager: the port worker hosts may connect to', { default: 7422 })
-  .option('--route-port <port>', 'With --manager: the port manager hosts route to each other on', { default: 6222 })
+  .option('--advertise <ip>', 'With --manager (or for a later promote): the address the other hosts reach this one at')
+  .option('--leaf-port <port>', 'With --manager (or for a later promote): the port worker hosts may connect to', { default: 7422 })
+  .option('--route-port <port>', 'With --manager (or for a later promote): the port manager hosts route to each other on', { default: 6222 })
   .example('  $ craneadm join crane1.eyJ2Ijoi... 10.0.0.5:7422 --gpus 2')
   .example('  $ craneadm join --manager crane1.eyJ2Ijoi... 10.0.0.5:7422')
   .action(async (token: string, seed: string, o: Opts) => {
-    const { checkVersion, decodeToken, parseSeed, DEFAULT_LEAF_PORT, DEFAULT_ROUTE_PORT } = await import('../actors/admin/membership.js');
+    const { checkVersion, decodeToken, defaultAdvertise, parseSeed, DEFAULT_LEAF_PORT, DEFAULT_ROUTE_PORT } = await import('../actors/admin/membership.js');
     const { forgetMember, writeMember } = await import('../actors/admin/member-host.js');
     const t = decodeToken(token);
     checkVersion(t);
@@ -438,13 +432,18 @@ nodeOptions(cli.command('join <TOKEN> <HOST:PORT>', 'Make this host a node of th
     await assertNotMember(paths);
     const fields = await nodeFields(o);
     const common = { cluster: t.cluster, ...fields, user: t.user, secret: t.secret, seed, version: CRANE_VERSION, joinedAt: new Date().toISOString() };
+    const { isIP } = await import('node:net');
+    const advertiseArg = str(o.advertise);
+    if (advertiseArg !== undefined && !isIP(advertiseArg)) throw new Error(`invalid --advertise '${advertiseArg}': expected an IP address`);
+    const leafPort = port(o.leafPort, '--leaf-port', DEFAULT_LEAF_PORT);
+    const routePort = port(o.routePort, '--route-port', DEFAULT_ROUTE_PORT);
     if (o.manager) {
       if (!t.route) throw new Error('this cluster has one manager host (it was not started with craneadm init --ha): join without --manager');
-      const { isIP } = await import('node:net');
-      const advertise = str(o.advertise) ?? (await defaultAdvertise());
-      if (!isIP(advertise)) throw new Error(`invalid --advertise '${advertise}': expected an IP address`);
-      const routePort = port(o.routePort, '--route-port', DEFAULT_ROUTE_PORT);
-      writeMember(paths, { ...common, role: 'manager', ha: true, advertise, leafPort: port(o.leafPort, '--leaf-port', DEFAULT_LEAF_PORT), routePort, seedRoute: t.route });
+      const advertise = advertiseArg ?? defaultAdvertise();
+      writeMember(paths, { ...common, role: 'manager', ha: true, advertise, leafPort, routePort, seedRoute: t.route });
+    } else if (t.route) {
+      // A worker of an HA cluster: what `craneadm promote` needs later (the route its token carried).
+      writeMember(paths, { ...common, role: 'worker', ha: true, seedRoute: t.route, advertise: advertiseArg, leafPort, routePort });
     } else {
       writeMember(paths, { ...common, role: 'worker', leafPort: 0 });
     }
@@ -477,10 +476,34 @@ cli
   });
 
 for (const verb of ['promote', 'demote'] as const) {
-  cli.command(`${verb} <NODE>`, verb === 'promote' ? 'Make NODE a manager host' : 'Make NODE a worker host').action(async (node: string, o: Opts) => {
-    await admin(o).request('POST', `/v1/admin/nodes/${encodeURIComponent(node)}/${verb}`);
-    out(`${node}: ${verb}d`);
-  });
+  const role = verb === 'promote' ? 'manager' : 'worker';
+  cli
+    .command(
+      `${verb} <NODE>`,
+      verb === 'promote'
+        ? 'Make NODE a manager host of an --ha cluster (a JetStream replica, a cluster-manager candidate)'
+        : 'Make manager host NODE a worker (the lease and its state replica move to the other managers)',
+    )
+    .option('--force', 'Requeue the jobs running on NODE (its node manager restarts, which would kill them)')
+    .option('--json', 'Print JSON')
+    .example(`  $ craneadm ${verb} host2`)
+    .action(async (node: string, o: Opts) => {
+      const client = admin(o);
+      const r = await client.request<{ requeued: string[] }>('POST', `/v1/admin/nodes/${encodeURIComponent(node)}/${verb}`, { force: !!o.force }, { timeoutMs: 150_000 });
+      // The host restarts its bus and components in the new role: wait until it is READY again.
+      const deadline = Date.now() + 60_000;
+      let s: Status | undefined;
+      for (;;) {
+        s = await getStatus(client, 5_000).catch(() => undefined);
+        const n = s?.nodes.find((x) => x.name === node);
+        if (n?.state === 'READY' && !!n.manager === (role === 'manager')) break;
+        if (Date.now() > deadline) throw new Error(`${node} did not come back as a ${role} host within 60 s: craneadm status, and its $CRANE_STATE_DIR/admind.log`);
+        await sleep(250);
+      }
+      if (o.json) return printJson({ node, role, requeued: r.requeued, stateReplicas: s?.stateReplicas });
+      const requeued = r.requeued.length ? `; requeued: ${r.requeued.join(', ')}` : '';
+      out(`${node} is a ${role} host now${requeued}`);
+    });
 }
 
 cli.command('daemon', 'Run crane-admind (this host\'s member of a multi-host cluster) in the foreground').action(async () => {

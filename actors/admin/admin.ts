@@ -2,10 +2,12 @@ import type { Actor, ActorContext, ActorSpec, Envelope } from '../../bus/actor.j
 import type { BridgeRequest, Route } from '../../bus/bridge.js';
 import { CraneError } from '../../bus/errors.js';
 import { subjects, type Subjects } from '../../bus/subjects.js';
-import type { NodeInfo, UserInfo } from '../protocol.js';
+import type { JobView, NodeInfo, UserInfo } from '../protocol.js';
 import type { ProcessInfo } from './process-supervisor.js';
 import { generatePassword, hashPassword } from '../gateway/password.js';
 import { usageWindow } from '../cluster-manager/usage-views.js';
+import type { HostAddress, ManagerChange } from './membership.js';
+import { roleChangeRefusal, type RoleVerb } from './role-policy.js';
 
 export interface ClusterInfo {
   mode: 'standalone' | 'pseudocluster' | 'member';
@@ -43,6 +45,46 @@ export interface AdminOptions {
   leave?: (o: { force: boolean; persist: boolean }) => Promise<unknown>;
   /** More for `craneadm status` that takes asking (an HA cluster: the state's replicas). */
   moreStatus?: () => Promise<Partial<ClusterInfo>>;
+  /** A member host: its role, and how it changes (`craneadm promote` / `demote`). */
+  roles?: RoleHooks;
+}
+
+/** What the target host of `promote` / `demote` is asked (on `crane.<c>.host.<node>.admin.role`). */
+export interface RoleRequest {
+  to: 'manager' | 'worker';
+  force: boolean;
+  /** The manager hosts' addresses (routes for a promoted host, leaf ports for a demoted one). */
+  managers: HostAddress[];
+}
+
+export interface RoleReply {
+  node: string;
+  role: 'manager' | 'worker';
+  requeued: string[];
+  /** The host's addresses in its new role (the others note them: see withManagerChange). */
+  address: HostAddress;
+}
+
+export interface RoleHooks {
+  /** The cluster was started with `craneadm init --ha`. */
+  ha: boolean;
+  /** This host's addresses (answered on `…admin.member`). */
+  address(): HostAddress;
+  /** Changes this host's role: checks, requeues (force), moves JetStream off it; restarts it after the answer. */
+  change(req: RoleRequest): Promise<RoleReply>;
+  /** Another host was promoted or demoted: note its addresses in this host's member file. */
+  note(change: ManagerChange): void;
+}
+
+/** Promote / demote restart a host's components: the forwarded request may take this long. */
+export const ROLE_CHANGE_MS = 120_000;
+/** An administrator's view of the jobs (the cluster manager scopes job lists by user). */
+export const ADMIN_SCOPE: UserInfo = { id: 'admin', username: 'root', isAdmin: true };
+
+/** Names of the jobs running on `node`. */
+export async function jobsRunningOn(node: string, cm: <T>(type: string, body: object) => Promise<T>): Promise<string[]> {
+  const { jobs } = await cm<{ jobs: JobView[] }>('job.list', { user: ADMIN_SCOPE, states: ['RUNNING'] });
+  return jobs.filter((j) => j.acquired[node] || j.am?.node === node).map((j) => j.name);
 }
 
 /**
@@ -97,15 +139,55 @@ class Admin implements Actor {
         return r;
       }
       case 'promote':
-      case 'demote': {
-        const { nodes } = await cm<{ nodes: NodeInfo[] }>('nodes', {});
-        const node = req.params.node ?? '';
-        if (!nodes.some((n) => n.name === node)) throw new CraneError('not-found', `no node '${node}' in this cluster (craneadm status lists them)`);
-        throw new CraneError('invalid', `cannot ${msg.type} ${node}: this version runs one cluster manager, on the host that ran craneadm init`);
-      }
+      case 'demote':
+        return this.changeRole(msg.type, req, msg, ctx);
+      case 'member':
+        if (!this.o.roles) throw new CraneError('invalid', 'not a member host of a multi-host cluster');
+        return this.o.roles.address();
+      case 'role':
+        if (!this.o.roles) throw new CraneError('invalid', 'not a member host of a multi-host cluster');
+        return this.o.roles.change(req.body as RoleRequest);
+      case 'note':
+        this.o.roles?.note(req.body as ManagerChange);
+        return { ok: true };
       default:
         throw new CraneError('invalid', `admin does not handle '${msg.type}'`);
     }
+  }
+
+  /**
+   * `craneadm promote|demote NODE` on any host: checked here, then carried out by NODE's own admin
+   * (which restarts that host's components), with the manager hosts' addresses it needs.
+   */
+  private async changeRole(verb: RoleVerb, req: BridgeRequest, msg: Envelope, ctx: ActorContext): Promise<unknown> {
+    const cm = <T>(type: string, body: object) => ctx.ask<T>(this.sub.cm(type), type, body, { cause: msg });
+    const node = req.params.node ?? '';
+    const force = !!(req.body as { force?: boolean } | undefined)?.force;
+    const { nodes } = await cm<{ nodes: NodeInfo[] }>('nodes', {});
+    const running = nodes.some((n) => n.name === node) ? await jobsRunningOn(node, cm) : [];
+    const why = roleChangeRefusal({ verb, node, nodes, ha: this.o.roles?.ha, force, running });
+    if (why) throw new CraneError(why.code, why.message);
+    const managers: HostAddress[] = [];
+    for (const n of nodes.filter((x) => x.manager && x.state === 'READY')) {
+      const a = n.name === this.o.host ? this.o.roles!.address() : await ctx.ask<HostAddress>(this.sub.hostAdmin(n.name, 'member'), 'member', { params: {}, query: {} }, { timeout: 3_000, cause: msg }).catch(() => undefined);
+      if (a) managers.push(a);
+    }
+    const body: RoleRequest = { to: verb === 'promote' ? 'manager' : 'worker', force, managers };
+    // This host itself: its actor is busy with this very request, so it does the work here.
+    const reply =
+      node === this.o.host
+        ? await this.o.roles!.change(body)
+        : await ctx.ask<RoleReply>(this.sub.hostAdmin(node, 'role'), 'role', { params: {}, query: {}, body }, { timeout: ROLE_CHANGE_MS, cause: msg }).catch((err: CraneError) => {
+            if (err.code === 'unavailable') throw new CraneError('unavailable', `${node} does not answer: is crane-admind running there?`);
+            throw err;
+          });
+    // Every other host notes the change for its next start (a running one follows it already).
+    const change: ManagerChange = verb === 'promote' ? { promoted: reply.address } : { demoted: managers.find((a) => a.node === node) ?? reply.address };
+    for (const n of nodes.filter((x) => x.name !== node && x.state === 'READY')) {
+      if (n.name === this.o.host) this.o.roles!.note(change);
+      else await ctx.ask(this.sub.hostAdmin(n.name, 'note'), 'note', { params: {}, query: {}, body: change }, { timeout: 3_000, cause: msg }).catch(() => undefined);
+    }
+    return reply;
   }
 }
 
@@ -139,7 +221,7 @@ export function adminRoutes(cluster: string, host?: string): Route[] {
     r('POST', '/v1/admin/users/:name/quota', 'users.quota'),
     r('GET', '/v1/admin/report', 'report'),
     r('POST', '/v1/admin/leave', 'leave'),
-    r('POST', '/v1/admin/nodes/:node/promote', 'promote'),
-    r('POST', '/v1/admin/nodes/:node/demote', 'demote'),
+    { ...r('POST', '/v1/admin/nodes/:node/promote', 'promote'), timeoutMs: ROLE_CHANGE_MS + 10_000 },
+    { ...r('POST', '/v1/admin/nodes/:node/demote', 'demote'), timeoutMs: ROLE_CHANGE_MS + 10_000 },
   ];
 }

@@ -36,6 +36,8 @@ export interface HostOptions {
   host?: string;
   /** What the admin actor does on `craneadm leave` (a member host). */
   leave?: AdminOptions['leave'];
+  /** A member host's role and how it changes (`craneadm promote` / `demote`). */
+  roles?: AdminOptions['roles'];
   moreStatus?: (nc: import('@nats-io/transport-node').NatsConnection) => Promise<Partial<ClusterInfo>>;
   /**
    * This host holds the cluster's root password (default true). Only the host that made the
@@ -122,7 +124,7 @@ export async function hostCluster(o: HostOptions, components: Components): Promi
     const rootHash = o.rootPassword === false ? '' : await hashPassword(rootPassword(files.rootPassword));
     await components.start({ system, busUrl, cluster, stateDir, rootHash, log, cliSocket: files.cliSocket });
     const more = o.moreStatus;
-    await system.spawn(adminSpec({ cluster, host: o.host, info, stop: () => void stop(), leave: o.leave, moreStatus: more && (() => more(nc)) }));
+    await system.spawn(adminSpec({ cluster, host: o.host, info, stop: () => void stop(), leave: o.leave, roles: o.roles, moreStatus: more && (() => more(nc)) }));
     const inbox = subjects(cluster).inbox;
     const cli = new SocketBridge(system, userRoutes(cluster), log.child({ actor: 'bridge.cli' }), inbox);
     const adm = new SocketBridge(system, adminRoutes(cluster, o.host), log.child({ actor: 'bridge.adm' }), inbox);

@@ -5,7 +5,7 @@ import { subjects } from '../../bus/subjects.js';
 import type { NodeInfo } from '../protocol.js';
 import { clusterManagerSpec } from './cluster-manager.js';
 import { Lease } from './lease.js';
-import { ensureLogStream, logStoreSpec } from './log-store.js';
+import { ensureLogStream, logStoreSpec, logStreamName } from './log-store.js';
 import { ClusterState } from './state.js';
 import { StateStore } from './store.js';
 
@@ -86,25 +86,21 @@ async function runBeforeJetStream(system: ActorSystem, o: ManagerCandidateOption
 /**
  * Raises the state bucket's and the log stream's replicas to min(3, manager hosts READY). Never
  * lowers them: a manager host that is down still holds a replica, and dropping to fewer replicas
- * while it is down could leave a stream without a quorum.
+ * while it is down could leave a stream without a quorum (`craneadm demote` lowers them itself,
+ * after the demoted host's node has left). Looks every time: a demotion may have lowered them.
  */
 function keepReplicas(system: ActorSystem, o: ManagerCandidateOptions): NodeJS.Timeout {
   const sub = subjects(o.cluster);
-  let applied = 0;
   const check = async () => {
     const { nodes } = await system.ask<{ nodes: NodeInfo[] }>(sub.cm('nodes'), 'nodes', {}, { timeout: 5_000 });
     const want = Math.min(3, Math.max(1, nodes.filter((n) => n.manager && n.state === 'READY').length));
-    if (want <= applied) return;
     const jsm = await jetstreamManager(system.nc);
     const name = `KV_${StateStore.bucketName(o.cluster)}`;
     const info = await jsm.streams.info(name);
-    if (info.config.num_replicas >= want) {
-      applied = info.config.num_replicas;
-      return;
-    }
-    await jsm.streams.update(name, { ...info.config, num_replicas: want });
+    const logs = await jsm.streams.info(logStreamName(o.cluster)).catch(() => undefined);
+    if (info.config.num_replicas >= want && (!logs || logs.config.num_replicas >= want)) return;
+    if (info.config.num_replicas < want) await jsm.streams.update(name, { ...info.config, num_replicas: want });
     await ensureLogStream(system.nc, o.cluster, undefined, want);
-    applied = want;
     o.log.info({ replicas: want }, 'state and logs replicated on the manager hosts');
   };
   const run = () => void check().catch((err) => o.log.warn({ err: String(err) }, 'replica check failed'));

@@ -49,8 +49,8 @@ export class Lease {
 
   /**
    * Resolves once this candidate holds the lease; `onLost` runs if it ever loses it. Without
-   * `mayCreate` it never creates the lease, only takes one over: in an HA cluster only the first
-   * manager (whose state is the cluster's) may start it.
+   * `mayCreate` it never creates the lease, only takes one over (or one that was released): in an
+   * HA cluster only the first manager (whose state is the cluster's) may start it.
    */
   async acquire(onLost: () => void, mayCreate = true): Promise<void> {
     let seen = { revision: -1, since: Date.now() };
@@ -59,7 +59,9 @@ export class Lease {
         const e = await this.kv.get(KEY);
         const value = encode({ holder: this.holder, at: Date.now() } satisfies LeaseValue);
         if (!e || e.operation !== 'PUT') {
-          if (!mayCreate) {
+          // A lease released by its holder (a delete marker) may be taken by anyone; one that
+          // never existed only by a candidate that may create it.
+          if (!e && !mayCreate) {
             await sleep(this.renewMs / 2);
             continue;
           }

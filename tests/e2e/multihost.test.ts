@@ -67,7 +67,7 @@ test.serial('join, then a job whose MIN needs both hosts runs across them', asyn
   t.is(j.stdout, "h2 joined cluster 'mh' (2 GPUs)\n");
   const s = await h1.craneadm(['status']);
   t.regex(s.stdout, /^this host: +h1 \(manager\)$/m);
-  t.regex(s.stdout, /\nh1 +\d+ +0,1 +0,1 +2\/2 +READY\nh2 +\d+ +0,1 +0,1 +2\/2 +READY/);
+  t.regex(s.stdout, /\nh1 +\d+ +0,1 +0,1 +2\/2 +READY +manager\nh2 +\d+ +0,1 +0,1 +2\/2 +READY +worker\n/);
   t.regex((await h2.craneadm(['status'])).stdout, new RegExp(`^this host: +h2 \\(worker, joined 127\\.0\\.0\\.1:${LEAF}\\)$`, 'm'));
 
   // Sign in on h2's socket: every host serves the user API.

@@ -24,3 +24,9 @@ maybe('an HA cluster of 3 manager hosts: the active manager host killed, another
   t.is(r.code, 0, r.output);
   for (const line of r.output.split('\n').filter((l) => /^failover/.test(l))) t.log(line);
 });
+
+maybe('promote and demote in an HA cluster: bad input refused, replicas follow, the lease moves off a demoted manager', async (t) => {
+  const r = await run({ script: 'tests/int/composetest_promote.js', files: ['hosts.yml'], timeoutMs: 150_000 });
+  t.is(r.code, 0, r.output);
+  for (const line of r.output.split('\n').filter((l) => /^promote/.test(l))) t.log(line);
+});

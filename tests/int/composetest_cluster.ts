@@ -37,6 +37,8 @@ export default async function main(): Promise<void> {
 
   for (const h of ['host2', 'host3']) assert.equal(await onHostOk(h, ['craneadm', 'join', token, seed, '--gpus', '2']), `${h} joined cluster 'crane' (2 GPUs)\n`);
   console.log(`cluster of 3 formed in ${Date.now() - t0} ms`);
+  const promote = await onHost('host1', ['craneadm', 'promote', 'host2']);
+  assert.deepEqual([promote.code, promote.stderr], [1, 'error: promote needs a cluster started with craneadm init --ha\n']);
   const nodes = (await status('host1')).nodes;
   assert.deepEqual(nodes.map((n) => [n.name, n.state, n.free.length]), [['host1', 'READY', 2], ['host2', 'READY', 2], ['host3', 'READY', 2]]);
 
