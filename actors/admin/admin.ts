@@ -178,7 +178,7 @@ class Admin implements Actor {
       node === this.o.host
         ? await this.o.roles!.change(body)
         : await ctx.ask<RoleReply>(this.sub.hostAdmin(node, 'role'), 'role', { params: {}, query: {}, body }, { timeout: ROLE_CHANGE_MS, cause: msg }).catch((err: CraneError) => {
-            if (err.code === 'unavailable') throw new CraneError('unavailable', `${node} does not answer: is crane-admind running there?`);
+            if (err.code === 'unavailable' && /^nothing answers on/.test(err.message)) throw new CraneError('unavailable', `${node} does not answer: is crane-admind running there?`);
             throw err;
           });
     // Every other host notes the change for its next start (a running one follows it already).

@@ -66,12 +66,15 @@ export async function moveStreamOff(nc: NatsConnection, stream: string, server: 
     await setReplicas(nc, stream, 2);
     await until(`a second copy of ${stream}`, async () => settled((p = await streamPeers(nc, stream)), 2), timeoutMs);
   }
-  if (p.leader === server) {
+  // The leader hands over to a follower that has caught up; an election can pick it again.
+  for (let attempt = 1; p.leader === server; attempt++) {
+    await until(`${stream}'s followers catching up`, async () => settled((p = await streamPeers(nc, stream)), p.replicas), timeoutMs);
     await api(nc, `$JS.API.STREAM.LEADER.STEPDOWN.${stream}`);
     await until(`a new leader for ${stream}`, async () => {
       p = await streamPeers(nc, stream);
-      return !!p.leader && p.leader !== server && settled(p, p.replicas);
+      return !!p.leader && settled(p, p.replicas);
     }, timeoutMs);
+    if (p.leader === server && attempt >= 5) throw new Error(`JetStream: ${stream}'s leader stays on ${server}`);
   }
   if (p.replicas > n) {
     await setReplicas(nc, stream, n);

@@ -14,6 +14,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { CraneError } from '../../bus/errors.js';
 import { rootLogger } from '../../bus/logger.js';
 import { natsSyncAlways } from '../../bus/nats-server.js';
+import { logStreamName } from '../cluster-manager/log-store.js';
 import { StateStore } from '../cluster-manager/store.js';
 import { subjects } from '../../bus/subjects.js';
 import type { ClusterInfo } from './admin.js';
@@ -143,9 +144,11 @@ async function startMember(p: MemberPaths, onRoleChanged: () => void): Promise<H
       },
       moreStatus: m.ha
         ? async (nc) => {
+            // The state bucket's replicas, or the log stream's if it has fewer (moving along).
             const jsm = await jetstreamManager(nc, { timeout: 1_000 });
             const info = await jsm.streams.info(`KV_${StateStore.bucketName(m.cluster)}`);
-            return { stateReplicas: info.config.num_replicas };
+            const logs = await jsm.streams.info(logStreamName(m.cluster)).catch(() => undefined);
+            return { stateReplicas: Math.min(info.config.num_replicas, logs?.config.num_replicas ?? info.config.num_replicas) };
           }
         : undefined,
       leave: async ({ force, persist }) => {

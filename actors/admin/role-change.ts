@@ -21,7 +21,7 @@ import { logStreamName } from '../cluster-manager/log-store.js';
 import { StateStore } from '../cluster-manager/store.js';
 import type { NodeInfo } from '../protocol.js';
 import { jobsRunningOn, type RoleReply, type RoleRequest } from './admin.js';
-import { moveStreamOff, removeServer } from './jetstream-peers.js';
+import { moveStreamOff, removeServer, streamPeers } from './jetstream-peers.js';
 import { defaultAdvertise, demoted, hostAddress, promoted, serverName, sysUser, type Member } from './membership.js';
 import { replicasWithout, roleChangeRefusal } from './role-policy.js';
 
@@ -46,7 +46,9 @@ export async function changeRole(c: RoleChangeContext, req: RoleRequest): Promis
   const verb = req.to === 'manager' ? 'promote' : 'demote';
   const { nodes } = await c.cm<{ nodes: NodeInfo[] }>('nodes', {});
   const running = await jobsRunningOn(m.node, c.cm);
-  const why = roleChangeRefusal({ verb, node: m.node, nodes, ha: !!m.ha, force: !!req.force, running });
+  const streams = [`KV_${StateStore.bucketName(m.cluster)}`, logStreamName(m.cluster)];
+  const replicas = verb === 'demote' ? await fewestReplicas(c.nc, streams) : undefined;
+  const why = roleChangeRefusal({ verb, node: m.node, nodes, ha: !!m.ha, force: !!req.force, running, replicas });
   if (why) throw new CraneError(why.code, why.message);
   if (m.role === req.to) throw new CraneError('invalid', `${m.node} is a ${m.role} host already`);
   const next = verb === 'promote'
@@ -64,7 +66,7 @@ export async function changeRole(c: RoleChangeContext, req: RoleRequest): Promis
   if (verb === 'demote') {
     const server = serverName(m);
     const want = replicasWithout(nodes, m.node);
-    for (const stream of [`KV_${StateStore.bucketName(m.cluster)}`, logStreamName(m.cluster)]) {
+    for (const stream of streams) {
       await moveStreamOff(c.nc, stream, server, want).then(() => c.log.info({ stream, ms: ms() }, 'demote: stream moved')).catch((err: Error) => {
         throw new CraneError('unavailable', `cannot move ${stream} off ${m.node}: ${err.message} (nothing else changed; ${m.node} stays a manager)`);
       });
@@ -83,6 +85,13 @@ export async function changeRole(c: RoleChangeContext, req: RoleRequest): Promis
   }
   c.save(next);
   return { node: m.node, role: next.role, requeued, address: hostAddress(next) };
+}
+
+/** The fewest replicas among the streams; 0 if one is not there (the state is not in JetStream yet). */
+async function fewestReplicas(nc: NatsConnection, streams: string[]): Promise<number> {
+  let fewest = 3;
+  for (const s of streams) fewest = Math.min(fewest, await streamPeers(nc, s).then((p) => p.replicas, () => 0));
+  return fewest;
 }
 
 /**

@@ -17,6 +17,11 @@ export interface RoleFacts {
   force: boolean;
   /** Names of the jobs running on the node. */
   running: string[];
+  /**
+   * Replicas of the state bucket and the log stream (the fewer of the two; 0: not in JetStream
+   * yet), as the demoted manager host sees them; undefined where it is not known.
+   */
+  replicas?: number;
 }
 
 export interface Refusal {
@@ -33,6 +38,9 @@ export function roleChangeRefusal(f: RoleFacts): Refusal | undefined {
   if (n.state !== 'READY') return { code: 'conflict', message: `${f.node} is ${n.state}: its crane-admind must be running to ${f.verb} it` };
   if (f.verb === 'demote' && !f.nodes.some((x) => x.manager && x.state === 'READY' && x.name !== f.node)) {
     return { code: 'conflict', message: `cannot demote ${f.node}: it is the cluster's last manager host (promote another host first)` };
+  }
+  if (f.verb === 'demote' && f.replicas !== undefined && f.replicas < 2) {
+    return { code: 'conflict', message: `cannot demote ${f.node} yet: the state is not replicated on another manager host (craneadm status shows its replicas; try again in a moment)` };
   }
   if (f.running.length && !f.force) {
     return {

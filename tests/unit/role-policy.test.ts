@@ -20,6 +20,13 @@ test('promote and demote are refused with one reason, in order: unknown node, no
   t.is(why({ running: ['a', 'b'] }), '2 job(s) run on h2 (a, b): craneadm promote h2 --force requeues them');
   t.is(roleChangeRefusal(facts({ running: ['a'] }))?.code, 'conflict');
   t.is(why({ nodes: [node('h1', true), node('h2', false, 'LOST')] }), 'h2 is LOST: its crane-admind must be running to promote it');
+  const two = [node('h1', true), node('h2', true)];
+  t.is(
+    why({ verb: 'demote', node: 'h1', nodes: two, replicas: 1 }),
+    'cannot demote h1 yet: the state is not replicated on another manager host (craneadm status shows its replicas; try again in a moment)',
+  );
+  t.truthy(why({ verb: 'demote', node: 'h1', nodes: two, replicas: 0 }), 'not in JetStream yet');
+  t.is(why({ verb: 'demote', node: 'h1', nodes: two, replicas: 2 }), undefined);
 });
 
 test('what may go ahead', (t) => {
