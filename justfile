@@ -42,6 +42,26 @@ standalone gpus="4":
 pseudocluster nodes="3" gpus="2":
     node dist/cli/craneadm.js pseudocluster --detach --nodes {{nodes}} --gpus-per-node {{gpus}}
 
+# Start Crane containers (host1..host3) running a checkout: [--dev-crane-path DIR] [--files hosts.yml]
+[no-exit-message]
+compose-up *ARGS: build
+    node dist/tests/helpers/dcompose-cli.js up {{ARGS}}
+
+# Stop and remove what compose-up started
+[no-exit-message]
+compose-down PROJECT:
+    node dist/tests/helpers/dcompose-cli.js down {{PROJECT}}
+
+# Run one compose test script: SCRIPT (e.g. tests/int/composetest_cluster.js) [--dev-crane-path DIR]
+[no-exit-message]
+compose-test SCRIPT *ARGS: build image
+    node dist/tests/helpers/dcompose-cli.js test {{SCRIPT}} {{ARGS}}
+
+# A shell (or a command) in a throwaway Crane container running a checkout: [--dev-crane-path DIR] [CMD...]
+[no-exit-message]
+crane-shell *ARGS: build
+    node dist/tests/helpers/dcompose-cli.js shell {{ARGS}}
+
 # Print the benchmark figures
 bench: build
     CRANE_LOG_LEVEL=silent node dist/bench/run-all.js

@@ -14,18 +14,37 @@
  *      (`docker-compose logs --no-color`) to stderr and returns them in `logs`;
  *   4. always `docker-compose down -v --remove-orphans -t 1`, then removes anything still labelled
  *      with the project; `DCOMPOSE_KEEP=1` skips this and prints the project name instead.
- * The checkout is mounted over /opt/crane in every container (CRANE_DEV_PATH = the repo root), so
- * only dist/ needs rebuilding after a code change; crane/crane:dev comes from images/build.sh.
+ * A checkout is mounted over /opt/crane in every container, so only dist/ needs rebuilding after a
+ * code change; crane/crane:dev comes from images/build.sh. Which checkout: `devCranePath`, else
+ * $CRANE_DEV_PATH, else this repository (see checkDevCranePath).
  * `env` goes to docker-compose (for interpolation) and into the runner; CRANE_LOG_LEVEL passes
  * through to every container. A timeout (`timeoutMs`, default 90 s) gives code 124.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const COMPOSE_DIR = join(REPO_ROOT, 'compose-files');
+
+/**
+ * `--dev-crane-path DIR`: the checkout whose code Crane's containers run (mounted read-only over
+ * /opt/crane, so a change needs `just build` there, not an image rebuild). Docker mounts the path
+ * as given, so it must be absolute; it must hold a built checkout. Returns it; throws one line.
+ */
+export function checkDevCranePath(dir: string): string {
+  if (!isAbsolute(dir)) throw new Error(`--dev-crane-path must be an absolute path, not '${dir}' (try $PWD/${dir.replace(/^\.\//, '')})`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`--dev-crane-path ${dir}: no such directory`);
+  if (!existsSync(join(dir, 'dist', 'cli', 'craneadm.js'))) throw new Error(`--dev-crane-path ${dir}: not a built Crane checkout (no dist/cli/craneadm.js: run just build there)`);
+  return dir;
+}
+
+/** The checkout Crane containers run: the option, else $CRANE_DEV_PATH, else this repository. */
+export function devCranePath(option?: string): string {
+  return checkDevCranePath(option ?? process.env.CRANE_DEV_PATH ?? REPO_ROOT);
+}
 
 export interface DcomposeOptions {
   /** The compiled script, relative to dist/: e.g. 'tests/int/composetest_harness.js'. */
@@ -34,6 +53,8 @@ export interface DcomposeOptions {
   files: string[];
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** The checkout the containers run (default: $CRANE_DEV_PATH, else this repository). */
+  devCranePath?: string;
 }
 
 export interface DcomposeResult {
@@ -77,11 +98,12 @@ function exec(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promis
 export function dcomposeRunner(): (o: DcomposeOptions) => Promise<DcomposeResult> {
   return async (o) => {
     const project = `crane${randomBytes(4).toString('hex')}`;
+    const dev = devCranePath(o.devCranePath);
     const files = o.files.includes('runner.yml') ? o.files : [...o.files, 'runner.yml'];
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       ...o.env,
-      CRANE_DEV_PATH: REPO_ROOT,
+      CRANE_DEV_PATH: dev,
       COMPOSE_PROJECT_NAME: project,
       DCOMPOSE_TEST_SCRIPT: o.script,
     };
@@ -116,7 +138,7 @@ export function dcomposeRunner(): (o: DcomposeOptions) => Promise<DcomposeResult
       if (process.env.DCOMPOSE_KEEP === '1') {
         process.stderr.write(
           `[dcompose] DCOMPOSE_KEEP=1: project ${project} kept; remove it with: ` +
-            `CRANE_DEV_PATH=${REPO_ROOT} ${dc.join(' ')} down -v --remove-orphans -t 1\n`,
+            `CRANE_DEV_PATH=${dev} ${dc.join(' ')} down -v --remove-orphans -t 1\n`,
         );
       } else {
         await teardown(dc, env, project);

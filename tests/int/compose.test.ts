@@ -38,3 +38,22 @@ maybe('a failing script gives a non-zero verdict, the logs, and a full teardown'
   t.is(left(r.project, 'network'), '');
   t.is(left(r.project, 'volume'), '');
 });
+
+// --dev-crane-path: the containers run the checkout given (absolute, built), refused otherwise.
+const devCli = (args: string[]) => spawnSync(process.execPath, [resolve(REPO_ROOT, 'dist/tests/helpers/dcompose-cli.js'), ...args], { encoding: 'utf8' });
+
+maybe('--dev-crane-path: a Crane container runs that checkout; a relative or missing path is one line', async (t) => {
+  const ok = devCli(['shell', '--dev-crane-path', REPO_ROOT, 'sh', '-c', 'readlink -f /opt/crane/dist/cli/craneadm.js && craneadm --version']);
+  t.is(ok.status, 0, ok.stderr);
+  t.regex(ok.stdout, /^\/opt\/crane\/dist\/cli\/craneadm\.js\ncraneadm\/\S+ /);
+  for (const [dir, line] of [
+    ['dist', "error: --dev-crane-path must be an absolute path, not 'dist' (try $PWD/dist)\n"],
+    ['/no/such/crane', 'error: --dev-crane-path /no/such/crane: no such directory\n'],
+  ]) {
+    const r = devCli(['shell', '--dev-crane-path', dir!, 'true']);
+    t.deepEqual([r.status, r.stderr, r.stdout], [1, line, '']);
+  }
+  await t.throwsAsync(run({ script: 'tests/int/composetest_harness.js', files: ['one-host.yml'], devCranePath: 'relative/path' }), {
+    message: "--dev-crane-path must be an absolute path, not 'relative/path' (try $PWD/relative/path)",
+  });
+});
