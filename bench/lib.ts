@@ -379,8 +379,9 @@ export class JobWatcher {
 
   private constructor(private readonly nc: NatsConnection) {}
 
-  static async open(busUrl: string, cluster: string): Promise<JobWatcher> {
-    const nc = await connect({ servers: busUrl, name: 'bench-watcher' });
+  /** `auth`: a member host's bus credentials (a standalone's bus takes none). */
+  static async open(busUrl: string, cluster: string, auth?: { user: string; pass: string }): Promise<JobWatcher> {
+    const nc = await connect({ servers: busUrl, name: 'bench-watcher', ...auth });
     const w = new JobWatcher(nc);
     nc.subscribe(subjects(cluster).jobEvents, {
       callback: (err, m) => {
@@ -469,11 +470,11 @@ export async function addToRunning(
   socketPath: string,
   busUrl: string,
   token: string,
-  o: { jobs?: number; warmup?: number; cmd?: string; cluster?: string } = {},
+  o: { jobs?: number; warmup?: number; cmd?: string; cluster?: string; auth?: { user: string; pass: string } } = {},
 ): Promise<{ runningMs: number[]; replyMs: number[]; notDone: number }> {
   const api = new Api(socketPath, 1);
   api.token = token;
-  const w = await JobWatcher.open(busUrl, o.cluster ?? 'local');
+  const w = await JobWatcher.open(busUrl, o.cluster ?? 'local', o.auth);
   const runningMs: number[] = [];
   const replyMs: number[] = [];
   let notDone = 0;
