@@ -17,6 +17,7 @@ import { natsSyncAlways } from '../../bus/nats-server.js';
 import { logStreamName } from '../cluster-manager/log-store.js';
 import { StateStore } from '../cluster-manager/store.js';
 import { subjects } from '../../bus/subjects.js';
+import type { NodeInfo } from '../protocol.js';
 import type { ClusterInfo } from './admin.js';
 import { hostCluster, waitForGateway, type HostedCluster } from './cluster-host.js';
 import type { ComponentSpec } from './component-process.js';
@@ -152,6 +153,13 @@ async function startMember(p: MemberPaths, onRoleChanged: () => void): Promise<H
           }
         : undefined,
       leave: async ({ force, persist }) => {
+        if (manager && m.ha) {
+          // Another manager host would be left with this one's JetStream peer in its quorum.
+          const { nodes } = await cm!<{ nodes: NodeInfo[] }>('nodes', {});
+          if (nodes.some((n) => n.manager && n.state === 'READY' && n.name !== m.node)) {
+            throw new CraneError('conflict', `this host is one of the cluster's manager hosts: craneadm demote ${m.node} first, then leave`);
+          }
+        }
         if (manager && !force) {
           throw new CraneError('conflict', 'this host runs the cluster manager: leaving stops the cluster for every host; use --force');
         }

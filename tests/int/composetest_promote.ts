@@ -73,6 +73,7 @@ export default async function main(): Promise<void> {
   assert.equal(roles(await status('host1')), 'host1 READY manager, host2 READY manager, host3 READY worker');
   await eventually(async () => assert.equal((await status('host1')).stateReplicas, 2), 20_000, 250);
   step('the state has 2 replicas');
+  await refused('host2', ['craneadm', 'leave', '--force'], 'this host is one of the cluster\'s manager hosts: craneadm demote host2 first, then leave');
 
   // Demote host1 from host3: it holds the lease, which moves to host2; host3 was a leaf node of
   // host1 and finds host2 by itself.
