@@ -56,9 +56,14 @@ test.serial('a wrong token changes nothing; a bad one is one line', async (t) =>
   t.is((await h2.craneadm(['leave'])).stderr, 'error: this host is not a member of a cluster\n', 'nothing was left behind');
 
   const garbage = await h2.craneadm(['join', 'crane1.garbage', seed]);
-  t.is(garbage.stderr, 'error: invalid join token: copy the whole token that craneadm init printed\n');
+  t.deepEqual([garbage.code, garbage.stderr], [1, 'error: invalid join token: copy the whole token that craneadm init printed\n']);
   const other = `crane1.${Buffer.from(JSON.stringify({ ...payload, v: '9.9.9' })).toString('base64url')}`;
-  t.regex((await h2.craneadm(['join', other, seed])).stderr, /^error: this host runs Crane \S+ but the cluster runs 9\.9\.9: install Crane 9\.9\.9 here first\n$/);
+  const version = await h2.craneadm(['join', other, seed]);
+  t.is(version.code, 1);
+  t.regex(version.stderr, /^error: this host runs Crane \S+ but the cluster runs 9\.9\.9: install Crane 9\.9\.9 here first\n$/);
+  // None of them changed anything: h2 is no member, the cluster has its one node.
+  t.is((await h2.craneadm(['leave'])).stderr, 'error: this host is not a member of a cluster\n');
+  t.deepEqual(JSON.parse((await h1.craneadm(['status', '--json'])).stdout).nodes.map((n: { name: string }) => n.name), ['h1']);
 });
 
 test.serial('join, then a job whose MIN needs both hosts runs across them', async (t) => {
@@ -77,6 +82,10 @@ test.serial('join, then a job whose MIN needs both hosts runs across them', asyn
   t.is(job.state, 'RUNNING');
   t.deepEqual(job.acquired, { h1: [0, 1], h2: [0, 1] });
   t.is((await h2.crane(['resource', 'all'])).stdout, 'Free: 0 / Busy: 4\n');
+  // This cluster was not started with --ha: no promote, and nothing changes.
+  const promote = await h1.craneadm(['promote', 'h2', '--force']);
+  t.deepEqual([promote.code, promote.stderr], [1, 'error: promote needs a cluster started with craneadm init --ha\n']);
+  t.regex((await h1.craneadm(['status'])).stdout, /\nh2 +\d+ +0,1 +- +0\/2 +READY +worker\n/);
 });
 
 test.serial('leave refuses while a job holds GPUs here; --force requeues it; the manager needs --force', async (t) => {
@@ -92,6 +101,15 @@ test.serial('leave refuses while a job holds GPUs here; --force requeues it; the
   t.is(job.state, 'QUEUED');
   t.is(job.history.at(-1).reason, 'node h2 left the cluster: requeued');
   t.is((await h1.craneadm(['leave'])).stderr, 'error: this host runs the cluster manager: leaving stops the cluster for every host; use --force\n');
-  t.is((await h1.craneadm(['promote', 'nope'])).stderr, "error: no node 'nope' in this cluster (craneadm status lists them)\n");
-  t.regex((await h1.craneadm(['init'])).stderr, /^error: this host is already a member of cluster 'mh' as manager h1/);
+  for (const verb of ['promote', 'demote']) {
+    const r = await h1.craneadm([verb, 'nope']);
+    t.deepEqual([r.code, r.stderr], [1, "error: no node 'nope' in this cluster (craneadm status lists them)\n"]);
+  }
+  const member = readFileSync(join(h1.dir, 'state', 'member.json'), 'utf8');
+  const init = await h1.craneadm(['init']);
+  t.is(init.code, 1);
+  t.regex(init.stderr, /^error: this host is already a member of cluster 'mh' as manager h1 \(craneadm status; craneadm leave\)\n$/);
+  t.is(readFileSync(join(h1.dir, 'state', 'member.json'), 'utf8'), member, 'init changed nothing');
+  const notMember = await h2.craneadm(['leave']);
+  t.deepEqual([notMember.code, notMember.stderr], [1, 'error: this host is not a member of a cluster\n']);
 });

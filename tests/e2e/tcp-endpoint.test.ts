@@ -32,6 +32,18 @@ test.serial('status shows the endpoint; without a token the API says how to sign
   const forged = await u.crane(['job', 'list'], { env: { CRANE_TOKEN: 'forged-token' } });
   t.is(forged.code, 1);
   t.regex(forged.stderr, /^error: invalid token/);
+  // Writes without a token change nothing: no user, no job.
+  const add = await u.craneadm(['user', 'add', 'mallory']);
+  t.is(add.code, 1);
+  t.regex(add.stderr, /^error: the TCP endpoint needs an administrator token: .*\n$/);
+  const job = await u.crane(['job', 'add', 'host', '1', '-c', 'true', '-n', 'sneaky']);
+  t.deepEqual([job.code, job.stderr], [1, `error: not signed in to ${tcp}: run crane user signin -u NAME\n`]);
+  t.regex((await c.craneadm(['user', 'ls'])).stdout, /^USERNAME/);
+  t.false((await c.craneadm(['user', 'ls'])).stdout.includes('mallory'));
+  t.is((await c.signin()).code, 0);
+  const list = await c.crane(['job', 'list', '-a']);
+  t.is(list.code, 0, list.stderr);
+  t.false(list.stdout.includes('sneaky'));
   await u.teardown();
 });
 
