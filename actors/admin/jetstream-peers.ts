@@ -20,6 +20,7 @@ export interface StreamPeers {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const STEPDOWNS = 10;
 
 /** A JetStream (or system) API request; an error answer becomes an Error with its description. */
 async function api<T = Record<string, unknown>>(nc: NatsConnection, subject: string, body?: object, timeout = 5_000): Promise<T> {
@@ -66,15 +67,17 @@ export async function moveStreamOff(nc: NatsConnection, stream: string, server: 
     await setReplicas(nc, stream, 2);
     await until(`a second copy of ${stream}`, async () => settled((p = await streamPeers(nc, stream)), 2), timeoutMs);
   }
-  // The leader hands over to a follower that has caught up; an election can pick it again.
+  // The leader hands over to a follower that has caught up and answered it lately (nats-server
+  // 2.9 takes no preferred one); when none qualifies, an election may pick it again: try again.
   for (let attempt = 1; p.leader === server; attempt++) {
+    if (attempt > STEPDOWNS) throw new Error(`${stream}'s leader stayed on ${server} through ${STEPDOWNS} stepdowns`);
     await until(`${stream}'s followers catching up`, async () => settled((p = await streamPeers(nc, stream)), p.replicas), timeoutMs);
+    if (attempt > 1) await sleep(500 * Math.min(attempt, 4));
     await api(nc, `$JS.API.STREAM.LEADER.STEPDOWN.${stream}`);
     await until(`a new leader for ${stream}`, async () => {
       p = await streamPeers(nc, stream);
       return !!p.leader && settled(p, p.replicas);
     }, timeoutMs);
-    if (p.leader === server && attempt >= 5) throw new Error(`JetStream: ${stream}'s leader stays on ${server}`);
   }
   if (p.replicas > n) {
     await setReplicas(nc, stream, n);

@@ -68,7 +68,8 @@ export async function changeRole(c: RoleChangeContext, req: RoleRequest): Promis
     const want = replicasWithout(nodes, m.node);
     for (const stream of streams) {
       await moveStreamOff(c.nc, stream, server, want).then(() => c.log.info({ stream, ms: ms() }, 'demote: stream moved')).catch((err: Error) => {
-        throw new CraneError('unavailable', `cannot move ${stream} off ${m.node}: ${err.message} (nothing else changed; ${m.node} stays a manager)`);
+        const jobs = requeued.length ? `; its jobs were requeued: ${requeued.join(', ')}` : '';
+        throw new CraneError('unavailable', `cannot move ${stream} off ${m.node}: ${err.message} (${m.node} stays a manager host${jobs}; try again)`);
       });
     }
     const sys = await connectBus(c.busUrl, `crane-admind-${m.node}-sys`, undefined, { user: sysUser(m), pass: m.secret });
