@@ -9,6 +9,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addToRunning, Api, result, runMain } from './lib.js';
 
+/** The job bench/compose-cluster.ts times (its CMD: keep the two the same). */
+const CMD = 'echo up; sleep 0.2';
+
 runMain(async () => {
   const jobs = Number(process.argv[2] ?? 100);
   const warmup = Number(process.argv[3] ?? 5);
@@ -20,6 +23,6 @@ runMain(async () => {
   const password = readFileSync(join(stateDir, 'root-password'), 'utf8').trim();
   const { token } = await api.ok<{ token: string }>('POST', '/v1/auth/signin', { username: 'root', password });
   api.close();
-  const r = await addToRunning(socket, busUrl, token, { jobs, warmup, cluster: member.cluster, auth: { user: member.user, pass: member.secret } });
+  const r = await addToRunning(socket, busUrl, token, { jobs, warmup, cluster: member.cluster, cmd: CMD, auth: { user: member.user, pass: member.secret } });
   result('compose-probe', r);
 });

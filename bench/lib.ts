@@ -375,6 +375,8 @@ const TERMINAL = new Set(['DONE', 'ERROR', 'INVALID']);
 export class JobWatcher {
   readonly started = new Map<string, number>();
   readonly ended = new Map<string, JobEvent>();
+  /** When each job's first output line reached this process (its container ran, wherever it ran). */
+  readonly output = new Map<string, number>();
   private waiters: Array<() => void> = [];
 
   private constructor(private readonly nc: NatsConnection) {}
@@ -393,6 +395,13 @@ export class JobWatcher {
         const ws = w.waiters;
         w.waiters = [];
         for (const f of ws) f();
+      },
+    });
+    nc.subscribe(subjects(cluster).logAll, {
+      callback: (err, m) => {
+        if (err) return;
+        const job = m.subject.split('.')[3]!;
+        if (!w.output.has(job)) w.output.set(job, nowMs());
       },
     });
     await nc.flush();
@@ -471,12 +480,13 @@ export async function addToRunning(
   busUrl: string,
   token: string,
   o: { jobs?: number; warmup?: number; cmd?: string; cluster?: string; auth?: { user: string; pass: string } } = {},
-): Promise<{ runningMs: number[]; replyMs: number[]; notDone: number }> {
+): Promise<{ runningMs: number[]; replyMs: number[]; notDone: number; outputMs: number[] }> {
   const api = new Api(socketPath, 1);
   api.token = token;
   const w = await JobWatcher.open(busUrl, o.cluster ?? 'local', o.auth);
   const runningMs: number[] = [];
   const replyMs: number[] = [];
+  const outputMs: number[] = [];
   let notDone = 0;
   try {
     const n = (o.warmup ?? 5) + (o.jobs ?? 200);
@@ -491,12 +501,14 @@ export async function addToRunning(
       if (end.state !== 'DONE') notDone++;
       runningMs.push(started - t0);
       replyMs.push(t1 - t0);
+      const out = w.output.get(r.body.id);
+      if (out !== undefined) outputMs.push(out - t0);
     }
   } finally {
     await w.close();
     api.close();
   }
-  return { runningMs, replyMs, notDone };
+  return { runningMs, replyMs, notDone, outputMs };
 }
 
 // ---- direct baselines -----------------------------------------------------------------------------

@@ -169,6 +169,15 @@ function rows(name: string, r: R): Row[] {
           ratio: `${(cc.p50 / sa.p50).toFixed(2)}×`,
           verdict: 'n/a',
         },
+        {
+          id: 'j',
+          figure: 'job add → first output line p50 (p99), same jobs',
+          value: `${fmt(cc.outputP50, 1)} ms (${fmt(cc.outputP99, 1)})`,
+          target: '—',
+          baseline: `standalone ${fmt(sa.outputP50, 1)} ms (${fmt(sa.outputP99, 1)})`,
+          ratio: `${(cc.outputP50 / sa.outputP50).toFixed(2)}×`,
+          verdict: 'n/a',
+        },
       ];
     }
     case 'scheduler':
