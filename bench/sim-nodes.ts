@@ -6,7 +6,6 @@
 import { ActorSystem } from '../bus/actor.js';
 import { connectBus } from '../bus/connect.js';
 import { subjects } from '../bus/subjects.js';
-import type { DockerRuntime } from '../actors/node-manager/docker-runtime.js';
 import { nodeManagerSpec } from '../actors/node-manager/node-manager.js';
 import type { ContainerRuntime, RuntimeHooks } from '../actors/node-manager/runtime.js';
 import type { RunRequest } from '../actors/protocol.js';
@@ -44,7 +43,7 @@ const nc = await connectBus(busUrl, `sim-nodes-${first}`, subjects(cluster).inbo
 const system = new ActorSystem(nc, `sim-nodes-${first}`);
 const indices = Array.from({ length: Number(gpus) }, (_, i) => i);
 for (let i = Number(first); i < Number(first) + Number(count); i++) {
-  const runtime = new SimRuntime() as unknown as DockerRuntime;
+  const runtime = new SimRuntime();
   await system.spawn(nodeManagerSpec({ cluster, name: `sim-${i}`, gpus: indices, hostJobs: false, docker: runtime }));
 }
 process.stdout.write('ready\n');

@@ -35,8 +35,10 @@ async function specsFor(c: ComponentSpec, system: ActorSystem, onStop: (() => Pr
     }
     case 'node': {
       const { nodeManagerSpec } = await import('../node-manager/node-manager.js');
-      const { DockerRuntime } = await import('../node-manager/docker-runtime.js');
-      const docker = (await DockerRuntime.probe()) ? new DockerRuntime({ node: c.name, deviceRequests: false, owner: c.stateDir }) : undefined;
+      // dockerode is loaded only once a container runs (lazy-docker.ts): most nodes of a pseudocluster never do.
+      const { LazyDockerRuntime, probeDocker } = await import('../node-manager/lazy-docker.js');
+      // GPUs by device request only where they were detected (real GPUs), not declared.
+      const docker = (await probeDocker()) ? new LazyDockerRuntime({ node: c.name, deviceRequests: !!c.gpusDetected, owner: c.stateDir }) : undefined;
       return [nodeManagerSpec({ cluster: c.cluster, name: c.name, gpus: c.gpus, hostJobs: c.hostJobs, docker, stateDir: c.stateDir, manager: c.manager, apiSocket: c.apiSocket, gpusDetected: c.gpusDetected })];
     }
   }

@@ -5,7 +5,7 @@ import { logStoreSpec } from '../cluster-manager/log-store.js';
 import { ClusterState } from '../cluster-manager/state.js';
 import { StateStore } from '../cluster-manager/store.js';
 import { gatewaySpecs } from '../gateway/gateway.js';
-import { DockerRuntime } from '../node-manager/docker-runtime.js';
+import { LazyDockerRuntime, probeDocker } from '../node-manager/lazy-docker.js';
 import { detectGpus, detectsGpus, parseGpuList } from '../node-manager/gpus.js';
 import { nodeManagerSpec } from '../node-manager/node-manager.js';
 import type { ClusterInfo } from './admin.js';
@@ -48,8 +48,8 @@ export async function runStandalone(o: StandaloneOptions): Promise<Standalone> {
     {
       async start({ system, cluster, stateDir, rootHash, log, cliSocket }) {
         const nodeDir = join(stateDir, 'nodes', nodeName);
-        const docker = (await DockerRuntime.probe())
-          ? new DockerRuntime({ node: nodeName, deviceRequests: !o.gpus && gpus.length > 0, owner: nodeDir })
+        const docker = (await probeDocker())
+          ? new LazyDockerRuntime({ node: nodeName, deviceRequests: !o.gpus && gpus.length > 0, owner: nodeDir })
           : undefined;
         // In memory unless --state-dir was given (then it outlives a restart, as a pseudocluster's).
         const store = o.stateDir ? await StateStore.open(system.nc, cluster) : undefined;

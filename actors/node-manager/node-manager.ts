@@ -13,7 +13,6 @@ import {
   type RunRequest,
 } from '../protocol.js';
 import { join } from 'node:path';
-import type { DockerRuntime } from './docker-runtime.js';
 import { GpuUsageSampler, sameSamples, USAGE_FILE_ENV } from './gpu-usage.js';
 import { ProcessRuntime } from './process-runtime.js';
 import type { ContainerRuntime } from './runtime.js';
@@ -23,7 +22,8 @@ export interface NodeManagerOptions {
   name: string;
   gpus: number[];
   hostJobs: boolean;
-  docker: DockerRuntime | undefined;
+  /** The Docker runtime when an engine is reachable (DockerRuntime, or LazyDockerRuntime). */
+  docker: ContainerRuntime | undefined;
   heartbeatMs?: number;
   /** This node's own dir: host-job pid files live there, so a restarted node reaps orphans. */
   stateDir?: string;

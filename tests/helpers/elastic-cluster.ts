@@ -13,7 +13,6 @@ import { openStreamReader } from '../../bus/stream.js';
 import { subjects } from '../../bus/subjects.js';
 import { clusterManagerSpec } from '../../actors/cluster-manager/cluster-manager.js';
 import { ClusterState } from '../../actors/cluster-manager/state.js';
-import type { DockerRuntime } from '../../actors/node-manager/docker-runtime.js';
 import { nodeManagerSpec } from '../../actors/node-manager/node-manager.js';
 import type { ContainerRuntime, RuntimeHooks } from '../../actors/node-manager/runtime.js';
 import type { CargoSpec, CargoView, JobEvent, JobView, ResourceSpec, RunRequest, UserInfo } from '../../actors/protocol.js';
@@ -85,7 +84,7 @@ export async function startElasticCluster(o: { nodes: Record<string, number>; sh
   const runtimes: Record<string, TestRuntime> = {};
   for (const [name, count] of Object.entries(o.nodes)) {
     const rt = (runtimes[name] = new TestRuntime());
-    await system.spawn(nodeManagerSpec({ cluster, name, gpus: Array.from({ length: count }, (_, i) => i), hostJobs: false, docker: rt as unknown as DockerRuntime, heartbeatMs: 200 }));
+    await system.spawn(nodeManagerSpec({ cluster, name, gpus: Array.from({ length: count }, (_, i) => i), hostJobs: false, docker: rt, heartbeatMs: 200 }));
   }
   const user = (name: string, u: Partial<UserInfo> = {}): UserInfo => ({ id: name, username: name, isAdmin: false, ...u });
   const cm = <T>(verb: string, body: object, timeout = 5_000) => system.ask<T>(sub.cm(verb), verb, body, { timeout });

@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CraneError } from '../../bus/errors.js';
 import { DockerRuntime } from '../../actors/node-manager/docker-runtime.js';
+import { LazyDockerRuntime, probeDocker } from '../../actors/node-manager/lazy-docker.js';
 import { runRequest, startCollecting, texts } from './runtime-harness.js';
 
 const IMAGE = 'crane-test/busybox:latest';
@@ -133,4 +134,20 @@ test('a later process of the node reaps the containers an earlier one left runni
   t.is((await s.exited).code, 137);
   t.true(rt.running().includes(other.container), "another node's container is left alone");
   await rt.kill(other.container, true, 0);
+});
+
+test('the lazy runtime pings and finds no orphans without dockerode, and reaps through it when there are some', async (t) => {
+  t.true(await probeDocker());
+  const owner = `test-lazy-${process.pid}-${Date.now()}`;
+  const lazy = new LazyDockerRuntime({ node: 'test-node', deviceRequests: false, owner });
+  t.is(await lazy.reapOrphans(), 0);
+  t.deepEqual(lazy.running(), []);
+  const earlier = new DockerRuntime({ node: 'test-node', deviceRequests: false, owner });
+  const s = await startCollecting(earlier, runRequest({ image: IMAGE, cmd: 'sleep 60' }));
+  t.is(await new LazyDockerRuntime({ node: 'test-node', deviceRequests: false, owner }).reapOrphans(), 1);
+  t.is((await s.exited).code, 137);
+  // It runs containers as the real one does.
+  const c = await startCollecting(lazy, runRequest({ image: IMAGE, cmd: 'echo lazy' }));
+  t.deepEqual(await c.exited, { code: 0 });
+  t.deepEqual(texts(c.lines), ['stdout:lazy']);
 });
