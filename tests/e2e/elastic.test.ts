@@ -50,11 +50,8 @@ test.before(async () => {
   const r = await admin.craneadm(['pseudocluster', '--detach', '--nodes', '2', '--gpus-per-node', '4', '--shrink-deadline', '20s']);
   if (r.code !== 0) throw new Error(r.stderr);
   await admin.signin();
-  const [pa, pb] = [await admin.addUser('alice'), await admin.addUser('bob')];
-  alice = admin.otherUser();
-  bob = admin.otherUser();
-  await alice.signin('alice', pa);
-  await bob.signin('bob', pb);
+  alice = await admin.newUser('alice');
+  bob = await admin.newUser('bob');
   writeFileSync(join(admin.home, 'am.sh'), AM, { mode: 0o755 });
 });
 test.after.always(async () => {

@@ -29,11 +29,8 @@ async function until(what: string, probe: () => Promise<boolean>): Promise<void>
 test.before(async () => {
   await admin.start(['--gpus', '2']);
   await admin.signin();
-  const [pa, pb] = [await admin.addUser('alice'), await admin.addUser('bob')];
-  alice = admin.otherUser();
-  bob = admin.otherUser();
-  await alice.signin('alice', pa);
-  await bob.signin('bob', pb);
+  alice = await admin.newUser('alice');
+  bob = await admin.newUser('bob');
 });
 test.after.always(async () => {
   await Promise.all([alice.teardown(), bob.teardown()]);

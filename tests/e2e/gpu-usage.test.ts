@@ -40,11 +40,8 @@ test.before(async () => {
   admin.env.CRANE_GPU_USAGE_FILE = usageFile;
   await admin.start(['--gpus', '4']);
   await admin.signin();
-  const [pa, pb] = [await admin.addUser('alice'), await admin.addUser('bob')];
-  alice = admin.otherUser();
-  bob = admin.otherUser();
-  await alice.signin('alice', pa);
-  await bob.signin('bob', pb);
+  alice = await admin.newUser('alice');
+  bob = await admin.newUser('bob');
 });
 test.after.always(async () => {
   await Promise.all([alice?.teardown(), bob?.teardown()]);

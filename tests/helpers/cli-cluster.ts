@@ -103,6 +103,15 @@ export class CliCluster {
     return m[1]!;
   }
 
+  /** A signed-in shell for a new user: added by this (root's) shell, on the same cluster. */
+  async newUser(name: string): Promise<CliCluster> {
+    const pw = await this.addUser(name);
+    const u = this.otherUser();
+    const r = await u.signin(name, pw);
+    if (r.code !== 0) throw new Error(`${name} could not sign in: ${r.stderr}`);
+    return u;
+  }
+
   standaloneLog(): string {
     try {
       return readFileSync(join(this.home, 'standalone.log'), 'utf8');

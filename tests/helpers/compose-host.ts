@@ -127,3 +127,11 @@ export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 10_000, ev
     }
   }
 }
+
+/** `craneadm init --ha` on a host (2 declared GPUs): the join token and address it printed. */
+export async function initHa(service: string): Promise<{ token: string; seed: string }> {
+  const init = await onHostOk(service, ['craneadm', 'init', '--ha', '--advertise', await hostIp(service), '--gpus', '2']);
+  const join = /^ {2}craneadm join (\S+) (\S+)$/m.exec(init);
+  if (!join) throw new Error(`no join command in: ${init}`);
+  return { token: join[1]!, seed: join[2]! };
+}

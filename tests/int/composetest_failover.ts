@@ -1,7 +1,7 @@
 // Compose script (see compose-cluster.test.ts): three manager hosts of an HA cluster (`init --ha`,
 // `join --manager`) share a replicated JetStream; the host of the active cluster manager is killed
 // outright and another manager takes over within 10 s: no job, user or session is lost.
-import { assert, eventually, hostIp, killHost, onHost, onHostOk } from '../helpers/compose-host.js';
+import { assert, eventually, hostIp, initHa, killHost, onHost, onHostOk } from '../helpers/compose-host.js';
 
 interface Status {
   manager?: string;
@@ -21,11 +21,7 @@ const jobs = async (host: string) => JSON.parse(await crane(host, 'job', 'list',
 const byName = (js: Job[]) => Object.fromEntries(js.map((j) => [j.name, j]));
 
 export default async function main(): Promise<void> {
-  const ip1 = await hostIp('host1');
-  const init = await onHostOk('host1', ['craneadm', 'init', '--ha', '--advertise', ip1, '--gpus', '2']);
-  const join = /^ {2}craneadm join (\S+) (\S+)$/m.exec(init);
-  assert.ok(join, init);
-  const [, token, seed] = join as unknown as [string, string, string];
+  const { token, seed } = await initHa('host1');
   for (const h of ['host2', 'host3']) {
     const out = await onHostOk(h, ['craneadm', 'join', '--manager', '--advertise', await hostIp(h), '--gpus', '2', token, seed]);
     assert.equal(out, `${h} joined cluster 'crane' as a manager (2 GPUs)\n`);

@@ -3,7 +3,7 @@
 // nothing; host2 is promoted (its job requeued with --force) and the state gets a replica there;
 // host1, which holds the lease, is demoted from host3 (a worker) and the lease moves to host2;
 // host1 is promoted again from itself, and host2 demoted back. No job, user or session is lost.
-import { assert, eventually, hostIp, onHost, onHostOk } from '../helpers/compose-host.js';
+import { assert, eventually, hostIp, initHa, onHost, onHostOk } from '../helpers/compose-host.js';
 
 interface Status {
   manager?: string;
@@ -35,11 +35,7 @@ async function signin(host: string, pw: string): Promise<void> {
 }
 
 export default async function main(): Promise<void> {
-  const ip1 = await hostIp('host1');
-  const init = await onHostOk('host1', ['craneadm', 'init', '--ha', '--advertise', ip1, '--gpus', '2']);
-  const join = /^ {2}craneadm join (\S+) (\S+)$/m.exec(init);
-  assert.ok(join, init);
-  const [, token, seed] = join as unknown as [string, string, string];
+  const { token, seed } = await initHa('host1');
   for (const h of ['host2', 'host3']) assert.equal(await onHostOk(h, ['craneadm', 'join', '--gpus', '2', token, seed]), `${h} joined cluster 'crane' (2 GPUs)\n`);
   assert.equal(roles(await status('host1')), 'host1 READY manager, host2 READY worker, host3 READY worker');
   step('an HA cluster of one manager and two workers');
