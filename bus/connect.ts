@@ -13,6 +13,9 @@ export function connectBus(url: string, name: string, inboxPrefix?: string, auth
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     pingInterval: 10_000,
+    // No stack captured for every request in case it fails: a failed ask is mapped to a CraneError
+    // naming its subject (bus/actor.ts), and the capture cost more than the rest of a small request.
+    noAsyncTraces: true,
   });
 }
 
