@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** `crane`: the user CLI (reference §4). */
+import { existsSync } from 'node:fs';
 import { cac } from 'cac';
 import { ACTIVE_STATES, CRANE_VERSION, TERMINAL_STATES } from '../actors/protocol.js';
 import type { JobSpec, JobUsage, JobView, LogLine, ResourceSummary, UsageReport, UserInfo } from '../actors/protocol.js';
@@ -31,7 +32,11 @@ function connect(o: Opts, auth = true): Session {
   const target = resolveTarget('cli', { socketPath: str(o.socketPath), useLocalCrane: !!o.useLocalCrane }, cfg);
   if (!auth) return { client: new Client(target), target, cfg };
   const token = resolveToken(target, cfg);
-  if (!token) throw new Error(`not signed in to ${target.address}: run crane user signin -u NAME`);
+  if (!token) {
+    // No cluster there at all says more than "not signed in".
+    if (target.socketPath && !existsSync(target.socketPath)) throw new Error(`cannot reach the cluster at ${target.address}: start it with craneadm standalone`);
+    throw new Error(`not signed in to ${target.address}: run crane user signin -u NAME`);
+  }
   const stored = cfg.tokens[target.key];
   if (!process.env.CRANE_TOKEN && stored && Date.parse(stored.expiresAt) < Date.now()) {
     throw new Error(`the session of ${stored.username} expired: run crane user signin -u ${stored.username}`);

@@ -85,6 +85,10 @@ test('the cluster not running: one line naming the socket and how to start it', 
     t.is(r.code, 1);
     t.is(r.stderr, `error: cannot reach the cluster at ${none.home}/crane-cli.sock: start it with craneadm standalone\n`);
   }
+  // Not signed in either: the missing cluster is what to hear about first.
+  const unsigned = await none.crane(['job', 'list']);
+  t.is(unsigned.code, 1);
+  t.is(unsigned.stderr, `error: cannot reach the cluster at ${none.home}/crane-cli.sock: start it with craneadm standalone\n`);
   const adm = await none.craneadm(['status']);
   t.is(adm.code, 1);
   t.regex(adm.stderr, /^error: cannot reach the cluster at .*crane-adm\.sock: start it with craneadm standalone\n$/);
