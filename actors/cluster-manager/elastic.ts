@@ -17,7 +17,7 @@
  */
 import type { Grant, ResourceSpec } from '../protocol.js';
 import type { UserShare } from './fair-share.js';
-import { gpuCount, holds, minus } from './grant.js';
+import { gpuCount, minus } from './grant.js';
 import { byCodeUnit, FreeNodes, kindOf, type NodeCapacity, type QueuedJob } from './scheduler.js';
 
 export interface ElasticJob {
@@ -317,9 +317,4 @@ export function placeCargo(free: Grant, containers: CargoContainerNeed[], nodeSe
     used.add(node);
   }
   return out as Array<{ node: string; gpus: number[] }>;
-}
-
-/** True if `g` holds every GPU of `part`. */
-export function within(part: Grant, g: Grant): boolean {
-  return Object.entries(part).every(([n, gs]) => gs.every((x) => holds(g, n, x)));
 }

@@ -34,8 +34,6 @@ export function both(a: Grant, b: Grant): Grant {
   return prune(out);
 }
 
-export const holds = (g: Grant, node: string, gpu: number): boolean => g[node]?.includes(gpu) ?? false;
-
 export function prune(g: Grant): Grant {
   const out: Grant = {};
   for (const [n, xs] of Object.entries(g)) if (xs.length) out[n] = xs;
