@@ -260,12 +260,14 @@ class ClusterManager extends ElasticOps implements Actor {
   private heartbeat(hb: Heartbeat, ctx: ActorContext): void {
     const n = this.s.nodes.get(hb.name);
     if (n?.state === 'LEFT') return;
+    // Alive, even when not confirmed yet: after a takeover its registration may be slow (the
+    // state store stalls while a stream moves), and losing it would requeue jobs that run fine.
+    if (n?.state === 'READY') n.lastHeartbeat = Date.now();
     if (n?.state === 'READY' && n.confirmed) {
-      n.lastHeartbeat = Date.now();
       if (hb.gpuUsage) n.usage = hb.gpuUsage;
       return;
     }
-    // A node we lost (or never knew: the cluster manager restarted) is alive after all: it must
+    // A node we lost (or never knew, or knew before this manager took over) is alive: it must
     // register again, which settles what it still runs before its GPUs are given out.
     ctx.tell(this.sub.node(hb.name, 'register'), 'register', {});
   }
@@ -274,6 +276,7 @@ class ClusterManager extends ElasticOps implements Actor {
   private registerNode(reg: RegisterNode, ctx: ActorContext) {
     const prev = this.s.nodes.get(reg.name);
     if (prev?.state === 'LEFT' && prev.reg.pid === reg.pid) return { ok: false, left: true };
+    if (prev?.state === 'READY') prev.lastHeartbeat = Date.now();
     // Exits we missed first: those jobs ended, they did not lose their container.
     for (const e of reg.exited ?? []) this.containerExit(e, ctx);
     const reported = new Set(reg.running ?? []);

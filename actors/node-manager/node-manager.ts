@@ -102,10 +102,12 @@ class NodeManager implements Actor {
     this.reregister(ctx);
   }
 
-  /** (Re)registers unless a registration is already under way; heartbeats stop meanwhile. */
+  /**
+   * (Re)registers unless a registration is already under way. Heartbeats go on meanwhile: a
+   * manager that just took over may answer slowly, and must not take this node for lost.
+   */
   private reregister(ctx: ActorContext): void {
     if (this.registering) return;
-    clearInterval(this.heartbeat);
     this.registering = this.register(ctx).finally(() => (this.registering = undefined));
   }
 
@@ -272,6 +274,7 @@ class NodeManager implements Actor {
         for (const e of body.exited ?? []) this.state.unreported.delete(e.container);
         if (reply.left) {
           ctx.log.info('this node left the cluster: not registering again');
+          clearInterval(this.heartbeat);
           return;
         }
         if (!reply.ok) {
@@ -303,6 +306,7 @@ class NodeManager implements Actor {
   }
 
   private startHeartbeat(ctx: ActorContext): void {
+    clearInterval(this.heartbeat);
     this.sentUsage = undefined; // the first heartbeat after a registration carries the samples
     const beat = () => {
       const hb: Heartbeat = { name: this.opts.name, running: this.running(), at: Date.now(), ...this.usageField() };
