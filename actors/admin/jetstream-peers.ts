@@ -23,7 +23,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const STEPDOWNS = 10;
 
 /** A JetStream (or system) API request; an error answer becomes an Error with its description. */
-async function api<T = Record<string, unknown>>(nc: NatsConnection, subject: string, body?: object, timeout = 5_000): Promise<T> {
+export async function api<T = Record<string, unknown>>(nc: NatsConnection, subject: string, body?: object, timeout = 5_000): Promise<T> {
   const m = await nc.request(subject, body === undefined ? '' : JSON.stringify(body), { timeout });
   const r = m.json<T & { error?: { description?: string } }>();
   if (r.error) throw new Error(`${subject}: ${r.error.description ?? JSON.stringify(r.error)}`);
@@ -94,7 +94,7 @@ export async function moveStreamOff(nc: NatsConnection, stream: string, server: 
 
 interface MetaCluster {
   leader?: string;
-  replicas?: { name: string }[];
+  replicas?: { name: string; current?: boolean; offline?: boolean }[];
   cluster_size?: number;
 }
 

@@ -11,6 +11,8 @@ import type { Logger } from 'pino';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectBus } from '../../bus/connect.js';
 import { CraneError } from '../../bus/errors.js';
 import { rootLogger } from '../../bus/logger.js';
 import { natsSyncAlways } from '../../bus/nats-server.js';
@@ -22,7 +24,8 @@ import type { ClusterInfo } from './admin.js';
 import { hostCluster, waitForGateway, type HostedCluster } from './cluster-host.js';
 import type { ComponentSpec } from './component-process.js';
 import { writeInfo } from './local-cluster.js';
-import { hostAddress, joinCommand, natsConfig, withManagerChange, type Member } from './membership.js';
+import { keepLeadersOff } from './leader-placement.js';
+import { hostAddress, joinCommand, natsConfig, serverName, sysUser, withManagerChange, type Member } from './membership.js';
 import { ProcessSupervisor } from './process-supervisor.js';
 import { changeRole } from './role-change.js';
 
@@ -107,7 +110,7 @@ async function startMember(p: MemberPaths, onRoleChanged: () => void): Promise<H
   if (!manager) rmSync(join(p.stateDir, 'state', 'jetstream'), { recursive: true, force: true });
   let componentsStopped = false;
   let log: Logger | undefined;
-  let nc: import('@nats-io/transport-node').NatsConnection | undefined;
+  let nc: NatsConnection | undefined;
   let busUrl = '';
   let refused: string | undefined;
   let connectErrors = 0;
@@ -118,6 +121,8 @@ async function startMember(p: MemberPaths, onRoleChanged: () => void): Promise<H
   const natsLog = createWriteStream(join(p.stateDir, 'logs', 'nats-server.log'), { flags: 'a', mode: 0o600 });
   const sub = subjects(m.cluster);
   let cm: (<T>(verb: string, body: object) => Promise<T>) | undefined;
+  let placement: { stop(): void } | undefined;
+  let closeSys: (() => Promise<void>) | undefined;
 
   const hosted = hostCluster(
     {
@@ -215,8 +220,23 @@ async function startMember(p: MemberPaths, onRoleChanged: () => void): Promise<H
           await new Promise((r) => setTimeout(r, 100));
         }
         await waitForGateway(system, cluster);
+        if (manager && m.ha) {
+          let sys: Promise<NatsConnection> | undefined;
+          const server = serverName(m);
+          placement = keepLeadersOff({
+            nc: system.nc,
+            sys: () => (sys ??= connectBus(busUrl, `crane-admind-${m.node}-sys`, undefined, { user: sysUser(m), pass: m.secret })),
+            server,
+            streams: [`KV_${StateStore.bucketName(m.cluster)}`, logStreamName(m.cluster)],
+            activeHere: async () => (await cm!<{ manager?: string }>('nodes', {})).manager === `${m.node}/cluster-manager`,
+            log,
+          });
+          closeSys = async () => void (await (await sys)?.close().catch(() => {}));
+        }
       },
       async stop() {
+        placement?.stop();
+        await closeSys?.();
         await supervisor?.stop();
       },
       info: (): Partial<ClusterInfo> => ({

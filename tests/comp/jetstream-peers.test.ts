@@ -11,6 +11,8 @@ import test from 'ava';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { metaGroup, moveStreamOff, removeServer, streamPeers } from '../../actors/admin/jetstream-peers.js';
+import { moveLeadersOff } from '../../actors/admin/leader-placement.js';
+import { actorLogger } from '../../bus/logger.js';
 import { natsConfig, sysUser, type Member } from '../../actors/admin/membership.js';
 import { connectBus } from '../../bus/connect.js';
 import { EmbeddedNats } from '../../bus/nats-server.js';
@@ -20,16 +22,17 @@ const base = 20_000 + Math.floor(Math.random() * 20_000);
 const servers = new Map<string, EmbeddedNats>();
 const conns: NatsConnection[] = [];
 
-function member(node: string, i: number): Member {
+/** Server i routes to server `seed` (ports: routes base+i, leaf nodes base+10+i). */
+function member(node: string, i: number, seed = 0): Member {
   return {
     cluster: 'jp', node, role: 'manager', user: 'crane', secret: 's3cr3t', leafPort: base + 10 + i, advertise: '127.0.0.1',
-    ha: true, routePort: base + i, seedRoute: i === 0 ? undefined : `127.0.0.1:${base}`, serverName: `${node}-x${i}`,
+    ha: true, routePort: base + i, seedRoute: i === seed ? undefined : `127.0.0.1:${base + seed}`, serverName: `${node}-x${i}`,
     gpus: [], hostJobs: false, version: '0', joinedAt: '',
   };
 }
 
-async function start(node: string, i: number): Promise<{ nc: NatsConnection; sys: NatsConnection; name: string }> {
-  const m = member(node, i);
+async function start(node: string, i: number, seed = 0): Promise<{ nc: NatsConnection; sys: NatsConnection; name: string }> {
+  const m = member(node, i, seed);
   const stateDir = join(dir, node);
   const s = new EmbeddedNats({ stateDir, config: natsConfig(m, { jetstreamDir: join(stateDir, 'js') }) });
   servers.set(node, s);
@@ -101,4 +104,32 @@ test('a server leaves the JetStream cluster, then another, and a new one joins: 
   p = await until(() => streamPeers(a.nc, stream), (x) => x.followers.length === 1 && x.followers.every((f) => f.current));
   t.deepEqual([p.leader, ...p.followers.map((f) => f.name)].sort(), [a.name, d.name]);
   t.is(await values(kv), want);
+});
+
+test('the active manager host hands over the leaderships a takeover needs; its death then costs no election', async (t) => {
+  t.timeout(120_000);
+  const hosts = [{ node: 'p', ...(await start('p', 40, 40)) }, { node: 'q', ...(await start('q', 41, 40)) }, { node: 'r', ...(await start('r', 42, 40)) }];
+  const kv = await until(() => new Kvm(hosts[0]!.nc).create('pl', { history: 1, replicas: 3 }), () => true);
+  await kv.put('k', 'before');
+  const stream = 'KV_pl';
+  // The active manager's host is the one whose server leads the state bucket now.
+  const first = await until(() => streamPeers(hosts[0]!.nc, stream), (p) => !!p.leader && p.followers.length === 2 && p.followers.every((f) => f.current));
+  const active = hosts.find((h) => h.name === first.leader)!;
+  await until(() => metaGroup(active.sys), (m) => !!m.leader && (m.replicas ?? []).length === 2 && (m.replicas ?? []).every((r) => r.current));
+  const o = { nc: active.nc, sys: async () => active.sys, server: active.name, streams: [stream], activeHere: async () => true, log: actorLogger('leader-placement') };
+  const moved = await moveLeadersOff(o);
+  t.true(moved.includes(stream));
+  const other = hosts.find((h) => h !== active)!;
+  const state = await until(() => streamPeers(other.nc, stream), (p) => !!p.leader && p.leader !== active.name);
+  const meta = await until(() => metaGroup(other.sys), (m) => !!m.leader && m.leader !== active.name);
+  t.deepEqual(await moveLeadersOff(o), [], 'nothing left to hand over (and not again so soon)');
+  t.false(await moveLeadersOff({ ...o, activeHere: async () => false }).then((m) => m.length > 0));
+
+  // The active manager's host goes: the leaders stay where they are, the state takes writes.
+  await servers.get(active.node)!.stop();
+  const kv2 = await new Kvm(other.nc).open('pl');
+  await kv2.put('k', 'after');
+  t.is(new TextDecoder().decode((await kv2.get('k'))?.value), 'after');
+  t.is((await streamPeers(other.nc, stream)).leader, state.leader);
+  t.is((await metaGroup(other.sys)).leader, meta.leader);
 });

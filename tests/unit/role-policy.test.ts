@@ -1,5 +1,6 @@
 import test from 'ava';
 import { replicasWithout, roleChangeRefusal, type RoleFacts } from '../../actors/admin/role-policy.js';
+import { shouldStepDown } from '../../actors/admin/leader-placement.js';
 import type { NodeInfo } from '../../actors/protocol.js';
 
 const node = (name: string, manager: boolean, state: NodeInfo['state'] = 'READY'): NodeInfo => ({
@@ -45,4 +46,13 @@ test('a demotion leaves one replica per other manager host, up to 3', (t) => {
   t.is(replicasWithout(ms(4), 'm0'), 3);
   t.is(replicasWithout(ms(5), 'm0'), 3);
   t.is(replicasWithout([...ms(2), node('w', false)], 'm1'), 1);
+});
+
+test('leader placement: the active manager host hands a leadership over only when two followers have caught up', (t) => {
+  const f = (name: string, current = true) => ({ name, current });
+  t.true(shouldStepDown({ leader: 'a', followers: [f('b'), f('c')] }, 'a'));
+  t.false(shouldStepDown({ leader: 'b', followers: [f('a'), f('c')] }, 'a'), 'not the leader');
+  t.false(shouldStepDown({ leader: 'a', followers: [f('b')] }, 'a'), 'two servers: either one down loses the quorum anyway');
+  t.false(shouldStepDown({ leader: 'a', followers: [f('b'), f('c', false)] }, 'a'), 'a follower behind');
+  t.false(shouldStepDown({ followers: [f('b'), f('c')] }, 'a'), 'no leader');
 });
