@@ -61,6 +61,8 @@ class LogStore implements Actor {
   private readonly maxLines: number;
   private readonly maxBytes: number;
   private consumer?: { stop(): void };
+  /** Settles once the lines the stream held at start are in memory. */
+  private replayed?: Promise<void>;
 
   constructor(private readonly o: LogStoreOptions) {
     this.maxLines = o.maxLinesPerJob ?? 10_000;
@@ -80,12 +82,21 @@ class LogStore implements Actor {
       return;
     }
     await retryQuickly(() => ensureLogStream(nc, this.o.cluster, this.maxLines, this.o.persist!.replicas), ctx);
+    // Reads wait until the lines already in the stream are replayed: a manager that just took
+    // over must not answer `crane job log` with half a log.
+    const stored = (await retryQuickly(async () => (await jetstreamManager(nc, { timeout: 1_500 })).streams.info(name), ctx)).state.messages;
+    let replayed = () => {};
+    if (stored > 0) this.replayed = new Promise<void>((r) => (replayed = r));
+    setTimeout(() => replayed(), 30_000).unref(); // never hang reads, whatever the stream does
     // Every line arrives once, in order, from the stream (after a restart: all of them again).
     // append() is synchronous, so taking lines here never interleaves with a message handler.
     const msgs = await retryQuickly(async () => (await jetstream(nc, { timeout: 1_500 }).consumers.get(name)).consume(), ctx);
     this.consumer = msgs;
     void (async () => {
-      for await (const m of msgs) this.append(m.subject.split('.')[3]!, decode<LogLine>(m.data));
+      for await (const m of msgs) {
+        this.append(m.subject.split('.')[3]!, decode<LogLine>(m.data));
+        if (m.info.pending === 0) replayed();
+      }
     })().catch((err) => ctx.log.error({ err: String(err) }, 'log stream consumer failed'));
   }
 
@@ -122,7 +133,7 @@ class LogStore implements Actor {
         return;
       case 'read':
         if (this.o.isActive && !this.o.isActive()) return DEFERRED;
-        return this.read(msg, ctx);
+        return this.replayed ? this.replayed.then(() => this.read(msg, ctx)) : this.read(msg, ctx);
     }
   }
 
