@@ -10,6 +10,8 @@
  *           its time and its elastic phase's (ms)
  *   memory  {rss, heap} in MiB after a full collection
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { createInterface } from 'node:readline';
 import { ActorSystem } from '../bus/actor.js';
 import { connectBus } from '../bus/connect.js';
@@ -49,13 +51,21 @@ spec.factory = () => {
 };
 await system.spawn(spec);
 
+// BENCH_CM_PROFILE=FILE: a CPU profile of the stream phase alone (from 'mark' to 'stats').
+const profile = process.env.BENCH_CM_PROFILE ? new Session() : undefined;
+profile?.connect();
+profile?.post('Profiler.enable');
 const reply = (x: unknown) => process.stdout.write(`${JSON.stringify(x)}\n`);
 createInterface({ input: process.stdin }).on('line', (line) => {
   const cmd = line.trim();
   if (cmd === 'mark') {
     mark = passMs.length;
+    if (profile) profile.post('Profiler.start');
     reply({ passes: mark });
-  } else if (cmd === 'stats') reply({ at: passAt.slice(mark), passes: passMs.slice(mark), elastic: elasticMs.slice(mark) });
+  } else if (cmd === 'stats') {
+    if (profile) profile.post('Profiler.stop', (_e, r) => writeFileSync(process.env.BENCH_CM_PROFILE!, JSON.stringify(r.profile)));
+    reply({ at: passAt.slice(mark), passes: passMs.slice(mark), elastic: elasticMs.slice(mark) });
+  }
   else if (cmd === 'memory') {
     global.gc?.();
     const m = process.memoryUsage();

@@ -27,11 +27,14 @@ import { amGpus, cargoView, findContainer, liveContainers } from './cargos.js';
 import { planGrow, planReclaim, type ElasticJob } from './elastic.js';
 import { planQueue, type Waiting } from './fair-share.js';
 import { gpuCount, plus, showGrant } from './grant.js';
-import { neverFits, placeJob, type NodeCapacity, type Placement } from './scheduler.js';
-import type { JobRecord } from './state.js';
+import { fitSummary, neverFits, placeJob, type FitSummary, type NodeCapacity, type Placement } from './scheduler.js';
+import type { JobRecord, NodeRecord } from './state.js';
 import { jobUsage, usageFor, type UsageRequest } from './usage-views.js';
 import type { ClusterManagerOptions } from './job-runtime.js';
 import { ElasticOps } from './elastic-ops.js';
+
+/** node-2 before node-10 (a collator made once: localeCompare with options builds one per call). */
+const byNodeName = new Intl.Collator('en', { numeric: true }).compare;
 
 export type { ClusterManagerOptions } from './job-runtime.js';
 
@@ -398,7 +401,7 @@ class ClusterManager extends ElasticOps implements Actor {
 
 
   private nodeInfos(): NodeInfo[] {
-    const byName = [...this.s.nodes.values()].filter((n) => n.state !== 'LEFT').sort((a, b) => a.reg.name.localeCompare(b.reg.name, 'en', { numeric: true }));
+    const byName = [...this.s.nodes.values()].filter((n) => n.state !== 'LEFT').sort((a, b) => byNodeName(a.reg.name, b.reg.name));
     return byName.map((n) => ({
       name: n.reg.name,
       gpus: n.reg.gpus,
@@ -435,18 +438,20 @@ class ClusterManager extends ElasticOps implements Actor {
   }
 
 
-  /**
-   * The READY nodes as the scheduler sees them. `withFree: false` leaves the free GPUs out: the
-   * admission check of every job add needs only what each node has and runs.
-   */
-  private capacities(withFree = true): NodeCapacity[] {
+  /** What the admission check of a job add needs of the READY nodes (a pass over them, no copies). */
+  private admissionSummary(image: string): FitSummary {
+    const ready = function* (nodes: Iterable<NodeRecord>) {
+      for (const n of nodes) if (n.state === 'READY' && n.confirmed) yield { total: n.reg.gpus.length, docker: n.reg.docker, hostJobs: n.reg.hostJobs };
+    };
+    return fitSummary(ready(this.s.nodes.values()), image);
+  }
+
+
+  /** The READY nodes as the scheduler sees them. */
+  private capacities(): NodeCapacity[] {
     const out: NodeCapacity[] = [];
     for (const n of this.s.nodes.values()) {
       if (n.state !== 'READY' || !n.confirmed) continue;
-      if (!withFree) {
-        out.push({ name: n.reg.name, free: [], total: n.reg.gpus.length, docker: n.reg.docker, hostJobs: n.reg.hostJobs });
-        continue;
-      }
       // The node's GPUs in their order, those free (no sort of every set on every pass).
       let free = n.reg.gpus.filter((g) => n.free.has(g));
       if (free.length !== n.free.size || free.some((g, k) => k > 0 && g < free[k - 1]!)) free = [...n.free].sort((a, b) => a - b);
@@ -471,7 +476,7 @@ class ClusterManager extends ElasticOps implements Actor {
 
 
   private addJob({ user, spec }: Scoped<{ spec: JobSpec }>, ctx: ActorContext) {
-    const why = neverFits({ resources: spec.resources, image: spec.am.image }, this.capacities(false));
+    const why = neverFits({ resources: spec.resources, image: spec.am.image }, this.admissionSummary(spec.am.image));
     if (why) throw new CraneError('invalid', `job can never run here: ${why}`);
     const quota = this.s.users.get(user.username)?.quotaGpus;
     if (quota !== undefined && spec.resources.min > quota) {

@@ -35,17 +35,33 @@ const KINDS = ['host', 'docker'] as const;
 export const kindOf = (image: string): Kind => (image === 'host' ? 'host' : 'docker');
 const serves = (n: NodeCapacity, k: Kind): boolean => (k === 'host' ? n.hostJobs : n.docker);
 
+/** What the nodes that could run a kind of job have, all idle: how many, GPUs in all, the most on one. */
+export interface FitSummary {
+  nodes: number;
+  total: number;
+  biggest: number;
+}
+
+export function fitSummary(nodes: Iterable<Pick<NodeCapacity, 'total' | 'docker' | 'hostJobs'>>, image: string): FitSummary {
+  const s = { nodes: 0, total: 0, biggest: 0 };
+  for (const n of nodes) {
+    if (!(image === 'host' ? n.hostJobs : n.docker)) continue;
+    s.nodes++;
+    s.total += n.total;
+    s.biggest = Math.max(s.biggest, n.total);
+  }
+  return s;
+}
+
 /** Why a job could never run on these nodes even if all were idle, or undefined if it could. */
-export function neverFits(job: Omit<QueuedJob, 'id'>, nodes: NodeCapacity[]): string | undefined {
-  const ok = nodes.filter((n) => eligible(n, job.image));
-  if (ok.length === 0) {
+export function neverFits(job: Omit<QueuedJob, 'id'>, nodes: NodeCapacity[] | FitSummary): string | undefined {
+  const { nodes: count, total, biggest } = Array.isArray(nodes) ? fitSummary(nodes, job.image) : nodes;
+  if (count === 0) {
     return job.image === 'host'
       ? 'no node runs host jobs (nodes were started with --no-host-jobs)'
       : 'no node has a Docker engine to run container images';
   }
-  const total = ok.reduce((s, n) => s + n.total, 0);
   if (job.resources.min > total) return `it needs ${job.resources.min} GPUs but the cluster has ${total}`;
-  const biggest = Math.max(...ok.map((n) => n.total));
   if (job.resources.app > biggest) {
     return `its app manager needs ${job.resources.app} GPUs on one node but the largest node has ${biggest}`;
   }
