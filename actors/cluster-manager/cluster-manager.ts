@@ -27,8 +27,8 @@ import { amGpus, cargoView, findContainer, liveContainers } from './cargos.js';
 import { planGrow, planReclaim, type ElasticJob } from './elastic.js';
 import { planQueue, type Waiting } from './fair-share.js';
 import { gpuCount, plus, showGrant } from './grant.js';
-import { fitSummary, neverFits, placeJob, type FitSummary, type NodeCapacity, type Placement } from './scheduler.js';
-import type { JobRecord, NodeRecord } from './state.js';
+import { countNode, neverFits, placeJob, type FitSummary, type NodeCapacity, type Placement } from './scheduler.js';
+import type { JobRecord } from './state.js';
 import { jobUsage, usageFor, type UsageRequest } from './usage-views.js';
 import type { ClusterManagerOptions } from './job-runtime.js';
 import { ElasticOps } from './elastic-ops.js';
@@ -440,10 +440,9 @@ class ClusterManager extends ElasticOps implements Actor {
 
   /** What the admission check of a job add needs of the READY nodes (a pass over them, no copies). */
   private admissionSummary(image: string): FitSummary {
-    const ready = function* (nodes: Iterable<NodeRecord>) {
-      for (const n of nodes) if (n.state === 'READY' && n.confirmed) yield { total: n.reg.gpus.length, docker: n.reg.docker, hostJobs: n.reg.hostJobs };
-    };
-    return fitSummary(ready(this.s.nodes.values()), image);
+    const s = { nodes: 0, total: 0, biggest: 0 };
+    for (const n of this.s.nodes.values()) if (n.state === 'READY' && n.confirmed) countNode(s, image, { total: n.reg.gpus.length, docker: n.reg.docker, hostJobs: n.reg.hostJobs });
+    return s;
   }
 
 

@@ -42,14 +42,17 @@ export interface FitSummary {
   biggest: number;
 }
 
-export function fitSummary(nodes: Iterable<Pick<NodeCapacity, 'total' | 'docker' | 'hostJobs'>>, image: string): FitSummary {
+/** Counts one node into `s` if it could run the image. */
+export function countNode(s: FitSummary, image: string, n: Pick<NodeCapacity, 'total' | 'docker' | 'hostJobs'>): void {
+  if (!(image === 'host' ? n.hostJobs : n.docker)) return;
+  s.nodes++;
+  s.total += n.total;
+  s.biggest = Math.max(s.biggest, n.total);
+}
+
+export function fitSummary(nodes: NodeCapacity[], image: string): FitSummary {
   const s = { nodes: 0, total: 0, biggest: 0 };
-  for (const n of nodes) {
-    if (!(image === 'host' ? n.hostJobs : n.docker)) continue;
-    s.nodes++;
-    s.total += n.total;
-    s.biggest = Math.max(s.biggest, n.total);
-  }
+  for (const n of nodes) countNode(s, image, n);
   return s;
 }
 
