@@ -6,6 +6,9 @@ import { CraneError } from './errors.js';
 import { newTraceId } from './headers.js';
 import { openStreamReader } from './stream.js';
 
+/** How long a request may take unless its route says: longer than the gateway waits for the cluster manager (15 s). */
+const DEFAULT_ROUTE_TIMEOUT_MS = 20_000;
+
 /** One API route: an HTTP method and path pattern (`:name` segments) mapped to a bus subject. */
 export interface Route {
   method: 'GET' | 'POST' | 'DELETE';
@@ -16,6 +19,7 @@ export interface Route {
   stream?: boolean;
   /** Status on success (default 200). */
   status?: number;
+  /** Default DEFAULT_ROUTE_TIMEOUT_MS. */
   timeoutMs?: number;
 }
 
@@ -155,7 +159,7 @@ export class SocketBridge {
       const trace = (req.headers['x-crane-trace'] as string | undefined) ?? newTraceId();
       if (m.route.stream) return await this.stream(m.route, breq, trace, req, res);
       const reply = await this.system.ask(m.route.subject, m.route.type, breq, {
-        timeout: m.route.timeoutMs ?? 10_000,
+        timeout: m.route.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS,
         cause: { trace },
         from: 'bridge',
       });
@@ -171,7 +175,7 @@ export class SocketBridge {
     req.socket.on('close', () => reader.close());
     try {
       await this.system.ask(route.subject, route.type, breq, {
-        timeout: route.timeoutMs ?? 10_000,
+        timeout: route.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS,
         cause: { trace, stream: reader.inbox },
         from: 'bridge',
       });

@@ -130,6 +130,7 @@ cli
       ...(s.manager ? ([['manager', `${s.manager} (active)`]] as Array<[string, string]>) : []),
       ...(s.role ? ([['this host', `${s.node} (${s.role}${s.seed ? `, joined ${s.seed}` : ''})`]] as Array<[string, string]>) : []),
       ...(s.stateReplicas ? ([['state', `${s.stateReplicas} replica${s.stateReplicas > 1 ? 's' : ''} (one per manager host, up to 3)`]] as Array<[string, string]>) : []),
+      ...(s.leaders?.state ? ([['leaders', `state ${s.leaders.state}, meta ${s.leaders.meta ?? '(electing)'} (JetStream servers)`]] as Array<[string, string]>) : []),
     ];
     out(rows.map(([k, v]) => `${`${k}:`.padEnd(12)}${v}`).join('\n'));
     out();

@@ -27,6 +27,8 @@ export interface ClusterInfo {
   seed?: string;
   /** An HA cluster: replicas of the state bucket (up to 3, one per manager host). */
   stateReplicas?: number;
+  /** HA: the nats-servers that lead the state bucket's and the meta group's Raft groups. */
+  leaders?: { state?: string; meta?: string };
   /** pseudocluster: the component processes. */
   processes?: ProcessInfo[];
 }

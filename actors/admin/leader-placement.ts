@@ -1,6 +1,8 @@
 /**
- * Keeps the JetStream leaders a takeover needs (the meta group's, the state bucket's, the log
- * stream's) off the active cluster manager's host, in an HA cluster of three or more managers.
+ * Keeps the JetStream leaders a takeover needs (the meta group's and the state bucket's) off the
+ * active cluster manager's host, in an HA cluster of three or more managers. Not the log
+ * stream's: lines published while its leader moves would be lost, and a takeover does not wait
+ * for it (the new log store does, before it answers reads).
  *
  * Why: when a Raft leader's host dies, its followers wait 4–9 s (nats-server's election timeout,
  * not configurable) before they elect another. The first manager host holds every leader and the
@@ -9,7 +11,9 @@
  * and more. With the leaders elsewhere the takeover takes the lease's TTL alone. The death of a
  * leader's host still costs an election, as it always did, but no longer on top of the TTL.
  *
- * The crane-admind of each manager host runs the loop; only the active manager's host acts.
+ * The crane-admind of each manager host runs the loop; only the active manager's host acts, one
+ * group at a time, once it has led it with caught-up followers for 15 s (so not while replicas
+ * are being added, nor while the cluster is busy with something else).
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -35,50 +39,60 @@ export interface LeaderPlacementOptions {
   sys: () => Promise<NatsConnection>;
   /** This host's nats-server name. */
   server: string;
-  /** The state bucket's stream and the log stream. */
+  /** The streams whose leadership to hand over (the state bucket's). */
   streams: string[];
   /** Whether the active cluster manager runs on this host now. */
   activeHere: () => Promise<boolean>;
   log: Logger;
   everyMs?: number;
-  /** Not twice within this long for one group: a new election may pick this server again. */
-  pauseMs?: number;
 }
 
-/** One round: the leaderships this host handed over (stream names, and 'meta'). */
-export async function moveLeadersOff(o: LeaderPlacementOptions, last: Map<string, number> = new Map()): Promise<string[]> {
+/**
+ * One round: hands over each leadership this server holds (a stream's, then the meta group's),
+ * one after the other: the next only once the last has a new leader, so the cluster never has
+ * two elections at once. Returns what it handed over.
+ */
+export async function moveLeadersOff(o: LeaderPlacementOptions): Promise<string[]> {
   if (!(await o.activeHere())) return [];
+  const groups: { name: string; read: () => Promise<RaftGroup>; stepDown: () => Promise<unknown> }[] = [
+    ...o.streams.map((stream) => ({
+      name: stream,
+      read: () => streamPeers(o.nc, stream),
+      stepDown: () => api(o.nc, `$JS.API.STREAM.LEADER.STEPDOWN.${stream}`),
+    })),
+    {
+      name: 'meta',
+      read: async () => {
+        const m = await metaGroup(await o.sys());
+        return { leader: m.leader, followers: (m.replicas ?? []).map((r) => ({ name: r.name, current: !!r.current && !r.offline })) };
+      },
+      stepDown: async () => api(await o.sys(), '$JS.API.META.LEADER.STEPDOWN'),
+    },
+  ];
   const moved: string[] = [];
-  const due = (g: string) => Date.now() - (last.get(g) ?? 0) >= (o.pauseMs ?? 15_000);
-  for (const stream of o.streams) {
-    if (due(stream) && shouldStepDown(await streamPeers(o.nc, stream), o.server)) {
-      await api(o.nc, `$JS.API.STREAM.LEADER.STEPDOWN.${stream}`);
-      last.set(stream, Date.now());
-      moved.push(stream);
+  for (const g of groups) {
+    if (!shouldStepDown(await g.read(), o.server)) continue;
+    await g.stepDown();
+    moved.push(g.name);
+    o.log.info({ group: g.name, server: o.server }, 'JetStream leadership handed over: the active manager host keeps none, so its death costs no election');
+    const end = Date.now() + 10_000;
+    for (;;) {
+      const now = await g.read().catch(() => undefined);
+      if (now?.leader && now.leader !== o.server) break;
+      if (Date.now() > end) return moved; // an election that takes this long: try again next round
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
-  if (due('meta')) {
-    const sys = await o.sys();
-    const m = await metaGroup(sys);
-    const followers = (m.replicas ?? []).map((r) => ({ name: r.name, current: !!r.current && !r.offline }));
-    if (shouldStepDown({ leader: m.leader, followers }, o.server)) {
-      await api(sys, '$JS.API.META.LEADER.STEPDOWN');
-      last.set('meta', Date.now());
-      moved.push('meta');
-    }
-  }
-  if (moved.length) o.log.info({ moved, server: o.server }, 'JetStream leaders handed over: the active manager host holds none, so its death costs no election');
   return moved;
 }
 
 /** Runs moveLeadersOff every `everyMs` (default 3 s) until stopped. */
 export function keepLeadersOff(o: LeaderPlacementOptions): { stop(): void } {
-  const last = new Map<string, number>();
   let running = false;
   const t = setInterval(() => {
     if (running) return;
     running = true;
-    moveLeadersOff(o, last)
+    moveLeadersOff(o)
       .catch((err) => o.log.debug({ err: String(err) }, 'leader placement: not this round'))
       .finally(() => (running = false));
   }, o.everyMs ?? 3_000);

@@ -24,6 +24,7 @@ import type { ClusterInfo } from './admin.js';
 import { hostCluster, waitForGateway, type HostedCluster } from './cluster-host.js';
 import type { ComponentSpec } from './component-process.js';
 import { writeInfo } from './local-cluster.js';
+import { metaGroup } from './jetstream-peers.js';
 import { keepLeadersOff } from './leader-placement.js';
 import { hostAddress, joinCommand, natsConfig, serverName, sysUser, withManagerChange, type Member } from './membership.js';
 import { ProcessSupervisor } from './process-supervisor.js';
@@ -122,7 +123,13 @@ async function startMember(p: MemberPaths, onRoleChanged: () => void): Promise<H
   const sub = subjects(m.cluster);
   let cm: (<T>(verb: string, body: object) => Promise<T>) | undefined;
   let placement: { stop(): void } | undefined;
-  let closeSys: (() => Promise<void>) | undefined;
+  // A system-account connection, made when first needed (the meta group answers only that).
+  let sys: Promise<NatsConnection> | undefined;
+  const systemAccount = () =>
+    (sys ??= connectBus(busUrl, `crane-admind-${m.node}-sys`, undefined, { user: sysUser(m), pass: m.secret }).catch((err) => {
+      sys = undefined; // try again next time
+      throw err;
+    }));
 
   const hosted = hostCluster(
     {
@@ -154,7 +161,11 @@ async function startMember(p: MemberPaths, onRoleChanged: () => void): Promise<H
             const jsm = await jetstreamManager(nc, { timeout: 1_000 });
             const info = await jsm.streams.info(`KV_${StateStore.bucketName(m.cluster)}`);
             const logs = await jsm.streams.info(logStreamName(m.cluster)).catch(() => undefined);
-            return { stateReplicas: Math.min(info.config.num_replicas, logs?.config.num_replicas ?? info.config.num_replicas) };
+            const meta = await metaGroup(await systemAccount()).catch(() => undefined);
+            return {
+              stateReplicas: Math.min(info.config.num_replicas, logs?.config.num_replicas ?? info.config.num_replicas),
+              leaders: { state: info.cluster?.leader, meta: meta?.leader },
+            };
           }
         : undefined,
       leave: async ({ force, persist }) => {
@@ -221,22 +232,19 @@ async function startMember(p: MemberPaths, onRoleChanged: () => void): Promise<H
         }
         await waitForGateway(system, cluster);
         if (manager && m.ha) {
-          let sys: Promise<NatsConnection> | undefined;
-          const server = serverName(m);
           placement = keepLeadersOff({
             nc: system.nc,
-            sys: () => (sys ??= connectBus(busUrl, `crane-admind-${m.node}-sys`, undefined, { user: sysUser(m), pass: m.secret })),
-            server,
-            streams: [`KV_${StateStore.bucketName(m.cluster)}`, logStreamName(m.cluster)],
+            sys: systemAccount,
+            server: serverName(m),
+            streams: [`KV_${StateStore.bucketName(m.cluster)}`],
             activeHere: async () => (await cm!<{ manager?: string }>('nodes', {})).manager === `${m.node}/cluster-manager`,
             log,
           });
-          closeSys = async () => void (await (await sys)?.close().catch(() => {}));
         }
       },
       async stop() {
         placement?.stop();
-        await closeSys?.();
+        await sys?.then((c) => c.close()).catch(() => {});
         await supervisor?.stop();
       },
       info: (): Partial<ClusterInfo> => ({

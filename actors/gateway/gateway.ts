@@ -19,6 +19,12 @@ export interface GatewayOptions {
 }
 
 /** Process-wide caches shared by the gateway instances of one process. */
+/**
+ * How long the gateway waits for the cluster manager. Longer than the bus default: in an HA
+ * cluster a JetStream leader election (4–9 s in nats-server) stalls the manager's writes, and a
+ * request that waits it out beats one that fails. No manager at all still fails at once.
+ */
+const CM_TIMEOUT_MS = 15_000;
 const tokenCache = new Map<string, { user: UserInfo; until: number }>();
 const imageCache = new Map<string, number>();
 
@@ -85,7 +91,7 @@ class Gateway implements Actor {
       const [noun, verb] = msg.type.split('.');
       throw new CraneError('forbidden', `a job's own token reaches only its job: it cannot ${verb ? `${verb} ${noun}` : noun}`);
     }
-    const cm = (type: string, body: object, timeout?: number) => ctx.ask(this.sub.cm(type), type, { ...body, user }, { cause: msg, timeout });
+    const cm = (type: string, body: object, timeout = CM_TIMEOUT_MS) => ctx.ask(this.sub.cm(type), type, { ...body, user }, { cause: msg, timeout });
     const ref = req.params.ref ?? '';
     const cargo = req.params.cargo ?? '';
     switch (msg.type) {
@@ -152,7 +158,7 @@ class Gateway implements Actor {
     const wrong = new CraneError('unauthenticated', 'wrong username or password');
     let u: UserRecord;
     try {
-      u = await ctx.ask(this.sub.cm('user.get'), 'user.get', { username }, { cause: msg });
+      u = await ctx.ask(this.sub.cm('user.get'), 'user.get', { username }, { cause: msg, timeout: CM_TIMEOUT_MS });
     } catch (err) {
       if (err instanceof CraneError && err.code === 'not-found') throw wrong;
       throw err;
@@ -160,7 +166,7 @@ class Gateway implements Actor {
     if (!(await verifyPassword(password, u.hash))) throw wrong;
     const token = generateToken();
     const expiresAt = Date.now() + this.ttl;
-    await ctx.ask(this.sub.cm('token.issue'), 'token.issue', { token, username, expiresAt }, { cause: msg });
+    await ctx.ask(this.sub.cm('token.issue'), 'token.issue', { token, username, expiresAt }, { cause: msg, timeout: CM_TIMEOUT_MS });
     const user: UserInfo = { id: u.id, username: u.username, isAdmin: u.isAdmin };
     return { token, expiresAt: new Date(expiresAt).toISOString(), user };
   }
@@ -170,7 +176,7 @@ class Gateway implements Actor {
     const now = Date.now();
     const hit = tokenCache.get(token);
     if (hit && hit.until > now) return hit.user;
-    const u = await ctx.ask<UserInfo & { expiresAt: number }>(this.sub.cm('token.check'), 'token.check', { token }, { cause: msg });
+    const u = await ctx.ask<UserInfo & { expiresAt: number }>(this.sub.cm('token.check'), 'token.check', { token }, { cause: msg, timeout: CM_TIMEOUT_MS });
     const user: UserInfo = { id: u.id, username: u.username, isAdmin: u.isAdmin, ...(u.job ? { job: u.job } : {}) };
     if (tokenCache.size > 10_000) tokenCache.clear();
     tokenCache.set(token, { user, until: Math.min(now + this.cacheMs, u.expiresAt) });

@@ -117,13 +117,18 @@ test('the active manager host hands over the leaderships a takeover needs; its d
   const active = hosts.find((h) => h.name === first.leader)!;
   await until(() => metaGroup(active.sys), (m) => !!m.leader && (m.replicas ?? []).length === 2 && (m.replicas ?? []).every((r) => r.current));
   const o = { nc: active.nc, sys: async () => active.sys, server: active.name, streams: [stream], activeHere: async () => true, log: actorLogger('leader-placement') };
+  t.deepEqual(await moveLeadersOff({ ...o, activeHere: async () => false }), [], 'not from a host the active manager is not on');
   const moved = await moveLeadersOff(o);
   t.true(moved.includes(stream));
   const other = hosts.find((h) => h !== active)!;
-  const state = await until(() => streamPeers(other.nc, stream), (p) => !!p.leader && p.leader !== active.name);
-  const meta = await until(() => metaGroup(other.sys), (m) => !!m.leader && m.leader !== active.name);
-  t.deepEqual(await moveLeadersOff(o), [], 'nothing left to hand over (and not again so soon)');
-  t.false(await moveLeadersOff({ ...o, activeHere: async () => false }).then((m) => m.length > 0));
+  // An election may pick the old leader again (nats-server 2.9 takes no preferred one): the next
+  // round hands it over again, until none is left.
+  await until(() => moveLeadersOff(o), (moved) => moved.length === 0);
+
+  const state = await streamPeers(other.nc, stream);
+  const meta = await metaGroup(other.sys);
+  t.not(state.leader, active.name);
+  t.not(meta.leader, active.name);
 
   // The active manager's host goes: the leaders stay where they are, the state takes writes.
   await servers.get(active.node)!.stop();
