@@ -11,9 +11,8 @@
  * and more. With the leaders elsewhere the takeover takes the lease's TTL alone. The death of a
  * leader's host still costs an election, as it always did, but no longer on top of the TTL.
  *
- * The crane-admind of each manager host runs the loop; only the active manager's host acts, one
- * group at a time, once it has led it with caught-up followers for 15 s (so not while replicas
- * are being added, nor while the cluster is busy with something else).
+ * The crane-admind of each manager host runs the loop every 3 s; only the active manager's host
+ * acts, only on groups whose followers have caught up (not while replicas are being added).
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
